@@ -1,0 +1,1 @@
+"""Partner support bot: everything that is not Slack glue."""

@@ -1,0 +1,69 @@
+"""Pure Block Kit builders (``slack_sdk.models``), one module per area.
+
+Each module defines its action, callback and block ids once, in a StrEnum. Text comes
+from ``bot.render`` (escaped for Slack); builders never format user text themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.render import truncate
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+BUTTON_LIMIT = 75
+MAX_BLOCKS = 50
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=truncate(text, HEADER_LIMIT)))
+
+
+def section(text: str, *, block_id: str | None = None, fields: Sequence[str] = ()) -> SectionBlock:
+    """A mrkdwn section; ``text`` must already be escaped (it comes from a template)."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=truncate(text, SECTION_LIMIT)),
+        block_id=block_id,
+        fields=[MarkdownTextObject(text=truncate(f, 2000)) for f in fields[:10]] or None,
+    )
+
+
+def context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate(x, 2000)) for x in texts[:10]])
+
+
+def button(
+    label: str, *, action_id: str, value: str = "", style: str | None = None, url: str | None = None
+) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=truncate(label, BUTTON_LIMIT)),
+        action_id=action_id,
+        value=value[:2000] or None,
+        style=style,
+        url=url,
+    )
+
+
+def actions(*buttons: ButtonElement, block_id: str | None = None) -> ActionsBlock:
+    return ActionsBlock(elements=list(buttons[:25]), block_id=block_id)
+
+
+def fit(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[Block]:
+    """Keep within Slack's block count for a message."""
+    return list(blocks[:limit])
+
+
+def as_dicts(blocks: Sequence[Block]) -> list[dict[str, object]]:
+    return [b.to_dict() for b in blocks]

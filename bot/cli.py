@@ -1,0 +1,241 @@
+"""``supportbot``: serve, init-db, import, export, faq, console, demo (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain import Ticket
+from bot.importer import DatasetError, import_file
+from bot.store import Store
+from bot.store import tickets as tickets_db
+
+DEMO_DATA = Path(__file__).resolve().parent.parent / "data" / "demo.yml"
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
+
+
+def ticket_json(ticket: Ticket, events: list[Any]) -> dict[str, Any]:
+    first = ticket.first_clock
+    return {
+        "id": ticket.ref,
+        "ea": ticket.ea,
+        "customer": ticket.customer,
+        "partner": ticket.partner,
+        "vendor": ticket.vendor,
+        "tier": ticket.tier.value,
+        "queue": ticket.queue.value,
+        "severity": ticket.severity,
+        "status": ticket.status.value,
+        "subject": ticket.subject,
+        "product": ticket.product,
+        "opened_by": ticket.opened_by,
+        "assignee": ticket.assignee,
+        "created_at": _iso(ticket.created_at),
+        "first_response_due": _iso(first.due_at if first else None),
+        "first_responded_at": _iso(first.responded_at if first else None),
+        "resolved_at": _iso(ticket.resolved_at),
+        "escalated_at": _iso(ticket.escalated_at),
+        "vendor_case": ticket.vendor_case,
+        "clocks": [
+            {
+                "tier": c.tier.value,
+                "started_at": _iso(c.started_at),
+                "target_minutes": c.target_minutes,
+                "around_the_clock": c.around_the_clock,
+                "due_at": _iso(c.due_at),
+                "responded_at": _iso(c.responded_at),
+            }
+            for c in ticket.clocks
+        ],
+        "events": [
+            {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "data": e.data} for e in events
+        ],
+    }
+
+
+async def export_tickets(store: Store) -> dict[str, Any]:
+    async with store.read() as conn:
+        tickets = await tickets_db.all_tickets(conn)
+        events = await tickets_db.all_events(conn)
+    return {"tickets": [ticket_json(t, events.get(t.id, [])) for t in tickets]}
+
+
+async def _with_store(settings: Settings, work: Any) -> Any:
+    store = Store(settings.database_url)
+    try:
+        await store.migrate()
+        return await work(store)
+    finally:
+        await store.dispose()
+
+
+def cmd_init_db(settings: Settings, _args: argparse.Namespace) -> int:
+    async def work(store: Store) -> str | None:
+        return await store.schema_revision()
+
+    revision = asyncio.run(_with_store(settings, work))
+    print(f"schema ready at revision {revision} ({_where(settings)})")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: Store) -> dict[str, int]:
+        data = await import_file(store, args.file, replace=args.replace)
+        return data.counts()
+
+    try:
+        counts = asyncio.run(_with_store(settings, work))
+    except DatasetError as exc:
+        print(f"import refused, nothing was written ({len(exc.errors)} problem(s)):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    print(f"imported {args.file}: {summary or 'nothing'}")
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    document = asyncio.run(_with_store(settings, export_tickets))
+    print(json.dumps(document, indent=2 if args.pretty else None, ensure_ascii=False))
+    return 0
+
+
+def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.faq import default_catalog
+
+    locale = args.locale or settings.default_locale
+    result = default_catalog().search(args.question, locale=locale)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "slug": result.slug,
+                    "score": round(result.score, 4),
+                    "alternatives": [{"slug": s, "score": round(v, 4)} for s, v in result.alternatives],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    if result.slug is None:
+        print("no answer found")
+        return 1
+    from bot.faq import AskerContext
+
+    print(default_catalog().answer(result.slug, locale, AskerContext(locale=locale)))
+    return 0
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from handlers.app import serve
+
+    settings.require_slack()
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _console(settings: Settings, email: str | None, *, seed_demo: bool) -> int:
+    from handlers.console import Console
+    from handlers.services import Services
+
+    store = Store(settings.database_url)
+    try:
+        await store.migrate()
+        if seed_demo:
+            if await store.is_empty():
+                await import_file(store, DEMO_DATA)
+                print(f"demo data loaded into {_where(settings)}")
+            else:
+                print(f"{_where(settings)} already has data: opening it as it is")
+        console = Console(Services(store=store, settings=settings))
+        if email:
+            await console.switch(email)
+        elif seed_demo:
+            print("Try: as alice.martin@acme.example   then   /supportbot whoami")
+        interactive = sys.stdin.isatty()
+        await console.run(sys.stdin, interactive=interactive)
+        return 0
+    finally:
+        await store.dispose()
+
+
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_console(settings, args.as_email, seed_demo=False))
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_console(settings, args.as_email, seed_demo=True))
+
+
+def _where(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="supportbot", description="Partner support bot for Slack")
+    root.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)").set_defaults(
+        run=cmd_serve
+    )
+    sub.add_parser("init-db", help="create or upgrade the database schema").set_defaults(run=cmd_init_db)
+
+    imp = sub.add_parser("import", help="load a dataset (YAML or JSON), all or nothing")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--replace", action="store_true", help="replace everything already stored")
+    imp.set_defaults(run=cmd_import)
+
+    exp = sub.add_parser("export", help="export data as JSON")
+    exp.add_argument("what", choices=["tickets"])
+    exp.add_argument("--json", action="store_true", default=True, help="JSON output (the default)")
+    exp.add_argument("--pretty", action="store_true", help="indent the JSON")
+    exp.set_defaults(run=cmd_export)
+
+    faq = sub.add_parser("faq", help="find the FAQ entry for a question")
+    faq.add_argument("question")
+    faq.add_argument("--locale", choices=["fr", "en"])
+    faq.add_argument("--json", action="store_true", help="print slug, score and alternatives as JSON")
+    faq.set_defaults(run=cmd_faq)
+
+    con = sub.add_parser("console", help="local playground: type slash commands, no Slack needed")
+    con.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this contact")
+    con.set_defaults(run=cmd_console)
+
+    demo = sub.add_parser("demo", help="seed the demo dataset (if the database is empty) and open the console")
+    demo.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this contact")
+    demo.set_defaults(run=cmd_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return int(args.run(settings, args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

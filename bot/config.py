@@ -1,0 +1,104 @@
+"""Settings from the environment (and an optional ``.env``), typed, failing fast.
+
+Every setting is listed in ``.env.sample``. Values are read once, at start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///supportbot.db"
+DEFAULT_API_URL = "https://slack.com/api/"
+LOCALES = ("en", "fr")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str | None
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+    port: int
+    database_url: str
+    default_locale: str
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    @property
+    def has_slack(self) -> bool:
+        return self.bot_token is not None
+
+    def require_slack(self) -> None:
+        """Fail with one clear line when a value needed to talk to Slack is missing."""
+        if not self.bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN is required to connect to Slack (xoxb-…)")
+        if not self.bot_token.startswith("xoxb-"):
+            raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if self.socket_mode:
+            if not (self.app_token or "").startswith("xapp-"):
+                raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        elif not self.signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | str | None = ".env"
+) -> Settings:
+    """Read the settings: the process environment wins over the ``.env`` file."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        return _clean(values.get(name))
+
+    port_text = get("PORT") or "3000"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"PORT must be a whole number, not {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"PORT must be between 0 and 65535, not {port}")
+
+    locale = (get("SUPPORTBOT_DEFAULT_LOCALE") or "en").lower()
+    if locale not in LOCALES:
+        raise ConfigError(
+            f"SUPPORTBOT_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}"
+        )
+
+    api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
+
+    return Settings(
+        bot_token=get("SLACK_BOT_TOKEN"),
+        signing_secret=get("SLACK_SIGNING_SECRET"),
+        app_token=get("SLACK_APP_TOKEN"),
+        api_url=api_url,
+        port=port,
+        database_url=get("SUPPORTBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        default_locale=locale,
+    )

@@ -1,0 +1,194 @@
+"""The outbox: Web API calls owed to Slack, stored in the transaction of the change
+that owes them, then claimed and delivered by a worker (``bot.outbox``).
+
+Claiming is a conditional UPDATE on one row, so several bot instances on one database
+never deliver the same entry twice; a lease lets another instance take over an entry
+whose worker died mid-delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store import tables as t
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    kind: str
+    method: str
+    payload: dict[str, Any]
+    ticket_id: int | None
+    attempts: int
+    dedupe_key: str | None
+    created_at: dt.datetime
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    /,
+    *,
+    kind: str,
+    method: str,
+    payload: dict[str, Any],
+    at: dt.datetime,
+    ticket_id: int | None = None,
+    dedupe_key: str | None = None,
+    not_before: dt.datetime | None = None,
+) -> bool:
+    """Owe one Web API call. With a ``dedupe_key`` already used, owe nothing and return
+    False: that is how each reminder is sent once, whichever instance notices it first."""
+    values = {
+        "kind": kind,
+        "method": method,
+        "payload": payload,
+        "ticket_id": ticket_id,
+        "dedupe_key": dedupe_key,
+        "created_at": at,
+        "next_attempt_at": not_before or at,
+        "attempts": 0,
+        "status": PENDING,
+    }
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(t.outbox).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(t.outbox).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - the two supported backends are above
+        raise RuntimeError(f"unsupported database {dialect}")
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def claim(
+    conn: AsyncConnection, /, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int = 20
+) -> list[OutboxEntry]:
+    """Take up to ``limit`` due entries for this worker, oldest first."""
+    due = (
+        select(t.outbox.c.id)
+        .where(t.outbox.c.status == PENDING)
+        .where(t.outbox.c.next_attempt_at <= now)
+        .where(or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now))
+        .order_by(t.outbox.c.id)
+        .limit(limit)
+    )
+    claimed: list[OutboxEntry] = []
+    for entry_id in list((await conn.execute(due)).scalars()):
+        result = await conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.id == entry_id)
+            .where(t.outbox.c.status == PENDING)
+            .where(or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now))
+            .values(claimed_by=worker, claimed_until=now + lease)
+        )
+        if result.rowcount != 1:
+            continue  # another worker was quicker
+        row = (await conn.execute(select(t.outbox).where(t.outbox.c.id == entry_id))).mappings().one()
+        claimed.append(
+            OutboxEntry(
+                id=row["id"],
+                kind=row["kind"],
+                method=row["method"],
+                payload=row["payload"],
+                ticket_id=row["ticket_id"],
+                attempts=row["attempts"],
+                dedupe_key=row["dedupe_key"],
+                created_at=row["created_at"],
+            )
+        )
+    return claimed
+
+
+async def mark_sent(
+    conn: AsyncConnection,
+    /,
+    *,
+    entry_id: int,
+    worker: str,
+    at: dt.datetime,
+    result: dict[str, Any] | None = None,
+) -> bool:
+    done = await conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.id == entry_id)
+        .where(t.outbox.c.claimed_by == worker)
+        .values(
+            status=SENT,
+            sent_at=at,
+            result=result,
+            claimed_until=None,
+            attempts=t.outbox.c.attempts + 1,
+        )
+    )
+    return bool(done.rowcount)
+
+
+async def mark_failed(
+    conn: AsyncConnection,
+    /,
+    *,
+    entry_id: int,
+    worker: str,
+    error: str,
+    retry_at: dt.datetime | None,
+) -> None:
+    """Record a failed attempt: retry at ``retry_at``, or give up (dead) when None."""
+    values: dict[str, Any] = {
+        "attempts": t.outbox.c.attempts + 1,
+        "last_error": error[:2000],
+        "claimed_until": None,
+        "claimed_by": None,
+    }
+    if retry_at is None:
+        values["status"] = DEAD
+    else:
+        values["next_attempt_at"] = retry_at
+    await conn.execute(
+        update(t.outbox).where(t.outbox.c.id == entry_id).where(t.outbox.c.claimed_by == worker).values(**values)
+    )
+
+
+async def postpone(conn: AsyncConnection, /, *, entry_id: int, worker: str, until: dt.datetime) -> None:
+    """Put an entry back without counting an attempt (it waits on another one)."""
+    await conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.id == entry_id)
+        .where(t.outbox.c.claimed_by == worker)
+        .values(next_attempt_at=until, claimed_until=None, claimed_by=None)
+    )
+
+
+async def pending_count(conn: AsyncConnection, /, *, ticket_id: int | None = None) -> int:
+    query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == PENDING)
+    if ticket_id is not None:
+        query = query.where(t.outbox.c.ticket_id == ticket_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def earlier_pending(conn: AsyncConnection, /, *, entry_id: int, ticket_id: int) -> bool:
+    """Is an older entry of the same ticket still owed? (Keeps a ticket's messages in order.)"""
+    query = (
+        select(t.outbox.c.id)
+        .where(t.outbox.c.ticket_id == ticket_id)
+        .where(t.outbox.c.id < entry_id)
+        .where(t.outbox.c.status == PENDING)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def entries(conn: AsyncConnection, /, *, status: str | None = None) -> list[dict[str, Any]]:
+    """Every entry as a plain dict (tests and diagnostics)."""
+    query = select(t.outbox).order_by(t.outbox.c.id)
+    if status is not None:
+        query = query.where(t.outbox.c.status == status)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]

@@ -1,0 +1,326 @@
+"""SQLAlchemy Core tables of the whole domain (DESIGN.md §2).
+
+The schema itself is created and upgraded by the Alembic migrations beside this file;
+these definitions are what queries are written against (and what autogenerate compares).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite has no 64-bit autoincrement BIGINT; INTEGER PRIMARY KEY is its rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # customer | partner | vendor
+    Column("name", String(200), nullable=False),
+    Column("name_folded", String(200), nullable=False, index=True),  # accent/case-folded
+    Column("partner_type", String(16)),
+    Column("locale", String(8), nullable=False, default="en"),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("business_hours", String(64), nullable=False, default="mon-fri 09:00-18:00"),
+    Column("queue_channel", String(32)),
+)
+
+# Vendor-only settings; a vendor is also a row of organizations (kind=vendor).
+vendors = Table(
+    "vendors",
+    metadata,
+    Column("id", String(64), ForeignKey("organizations.id"), primary_key=True),
+    Column("business_queue_channel", String(32)),
+    Column("severity_labels", JSON, nullable=False),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("email", String(254), primary_key=True),  # stored lower-case
+    Column("org", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("locale", String(8)),
+    Column("slack_user_id", String(32), unique=True),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("ea", String(9), primary_key=True),
+    Column("vendor", String(64), ForeignKey("vendors.id"), nullable=False, index=True),
+    Column("customer", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("superuser", String(254), ForeignKey("contacts.email")),
+    Column("merged_into", String(9), ForeignKey("accounts.ea")),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False),
+    Column("partner", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("permissions", JSON, nullable=False),
+    Column("until", Date),
+    Column("granted_by", String(254)),
+    Column("granted_at", UTCDateTime),
+    UniqueConstraint("ea", "partner"),
+)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False),
+    Column("name", String(200), nullable=False),
+    UniqueConstraint("ea", "name"),
+)
+
+licenses = Table(
+    "licenses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False),
+    Column("product", String(200), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("folder", String(200), nullable=False, default="Home"),
+    Column("order_no", String(64)),
+    Column("sold_by", String(64), ForeignKey("organizations.id")),
+    Column("expires", Date),
+    # Look-ups page through one EA's keys in display order: this index serves them
+    # without a sort, whatever the table's size.
+    Index("ix_licenses_ea_folder_product", "ea", "folder", "product", "id"),
+    Index("ix_licenses_expires", "expires"),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False, index=True),
+    Column("level", String(32), nullable=False),
+    Column("starts", Date, nullable=False),
+    Column("ends", Date, nullable=False, index=True),
+    Column("products", JSON, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False, index=True),
+    Column("service", String(200), nullable=False),
+    Column("seller", String(64), ForeignKey("organizations.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("ends", Date, index=True),
+    Column("contract_code", String(64)),
+)
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("authorization", String(64), nullable=False, index=True),
+    Column("vendor", String(64), ForeignKey("vendors.id"), nullable=False),
+    Column("customer", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("customer_email", String(254), nullable=False),
+)
+
+agreement_benefits = Table(
+    "agreement_benefits",
+    metadata,
+    Column("agreement", String(64), ForeignKey("agreements.number"), primary_key=True),
+    Column("benefit", String(64), primary_key=True),
+)
+
+agreement_benefit_admins = Table(
+    "agreement_benefit_admins",
+    metadata,
+    Column("agreement", String(64), ForeignKey("agreements.number"), primary_key=True),
+    Column("email", String(254), ForeignKey("contacts.email"), primary_key=True),
+)
+
+# Partners registered to manage an agreement (a customer may remove them).
+agreement_partners = Table(
+    "agreement_partners",
+    metadata,
+    Column("agreement", String(64), ForeignKey("agreements.number"), primary_key=True),
+    Column("partner", String(64), ForeignKey("organizations.id"), primary_key=True),
+    Column("requested_by", String(254)),
+    Column("requested_at", UTCDateTime),
+)
+
+sla_targets = Table(
+    "sla_targets",
+    metadata,
+    Column("vendor", String(64), ForeignKey("vendors.id"), primary_key=True),
+    Column("level", String(32), primary_key=True),
+    Column("severity", Integer, primary_key=True),
+    Column("minutes", Integer, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # Slack's trigger id or view id of the request that opened it: a retry or a double
+    # submission finds the ticket already there instead of opening a second one.
+    Column("request_key", String(128), unique=True),
+    Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False, index=True),
+    Column("customer", String(64), ForeignKey("organizations.id"), nullable=False),
+    Column("partner", String(64), ForeignKey("organizations.id"), index=True),
+    Column("vendor", String(64), ForeignKey("vendors.id"), nullable=False, index=True),
+    Column("tier", String(16), nullable=False),
+    Column("queue", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("product", String(200)),
+    Column("description", Text),
+    Column("opened_by", String(254), nullable=False),
+    Column("assignee", String(254)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
+    Column("vendor_case", String(64)),
+    Column("queue_message_channel", String(32)),
+    Column("queue_message_ts", String(32)),
+    Index("ix_tickets_tier_status", "tier", "status"),
+)
+
+ticket_clocks = Table(
+    "ticket_clocks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("tier", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("target_minutes", Integer, nullable=False),
+    Column("around_the_clock", Boolean, nullable=False),
+    Column("due_at", UTCDateTime),  # None while paused
+    Column("warn_at", UTCDateTime),  # the 75 % mark
+    Column("responded_at", UTCDateTime),
+    Column("pauses", JSON, nullable=False),  # [[start, end|null], …] ISO strings
+    # The reminder scanner's look-ups: open clocks by their next mark.
+    Index("ix_ticket_clocks_open_warn", "responded_at", "warn_at"),
+    Index("ix_ticket_clocks_open_due", "responded_at", "due_at"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(254)),
+    Column("kind", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(254)),
+    Column("action", String(64), nullable=False),
+    Column("ea", String(9), index=True),
+    Column("ticket_id", Id, index=True),
+    Column("detail", JSON, nullable=False),
+)
+
+# Notifications and reminders: written in the transaction of the change they report,
+# delivered later by the outbox worker (bot/outbox.py) with retries.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), unique=True),  # a reminder is owed once, ever
+    Column("kind", String(32), nullable=False),
+    Column("method", String(64), nullable=False),  # Web API method, e.g. chat.postMessage
+    Column("payload", JSON, nullable=False),
+    Column("ticket_id", Id),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | sent | dead
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("result", JSON),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+# Requests that wait for someone's explicit confirmation (R10 superuser transfer).
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("ea", String(9), ForeignKey("accounts.ea")),
+    Column("requested_by", String(254), nullable=False),
+    Column("approver", String(254), nullable=False),
+    Column("subject", String(254), nullable=False),  # e.g. the proposed superuser's email
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("decided_by", String(254)),
+    Column("decided_at", UTCDateTime),
+)

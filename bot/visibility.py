@@ -1,0 +1,163 @@
+"""Who is acting, and what they may see (R8).
+
+A ticket or EA outside one's view is answered exactly like one that does not exist:
+every look-up here returns None in both cases, and callers raise the same NotFound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import (
+    Account,
+    Contact,
+    Organization,
+    OrgKind,
+    Permission,
+    Role,
+    Ticket,
+    Tier,
+)
+from bot.store import accounts as accounts_db
+from bot.store import directory as directory_db
+
+ALL_PERMISSIONS = frozenset(Permission)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind a command: a contact of a customer, a partner or a vendor."""
+
+    contact: Contact
+    org: Organization
+    locale: str
+    slack_user_id: str | None = None
+
+    @property
+    def email(self) -> str:
+        return self.contact.email
+
+    @property
+    def kind(self) -> OrgKind:
+        return self.org.kind
+
+    @property
+    def is_customer(self) -> bool:
+        return self.org.kind is OrgKind.CUSTOMER
+
+    @property
+    def is_partner(self) -> bool:
+        return self.org.kind is OrgKind.PARTNER
+
+    @property
+    def is_vendor(self) -> bool:
+        return self.org.kind is OrgKind.VENDOR
+
+    def has(self, role: Role) -> bool:
+        return role in self.contact.roles
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One EA as one actor sees it: the permissions they hold on it."""
+
+    account: Account
+    permissions: frozenset[Permission]
+    # the number the actor asked for, when it was merged into ``account``
+    asked_for: str | None = None
+
+    def allows(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    @property
+    def ea(self) -> str:
+        return self.account.ea
+
+
+async def load_actor(
+    conn: AsyncConnection, /, *, email: str, default_locale: str, slack_user_id: str | None = None
+) -> Actor | None:
+    contact = await directory_db.get_contact(conn, email=email)
+    if contact is None:
+        return None
+    org = await directory_db.get_organization(conn, id=contact.org)
+    if org is None:
+        return None
+    locale = contact.locale or org.locale or default_locale
+    return Actor(contact=contact, org=org, locale=locale, slack_user_id=slack_user_id)
+
+
+def permissions_on(
+    actor: Actor, account: Account, grant_permissions: frozenset[Permission] | None
+) -> frozenset[Permission] | None:
+    """The permissions ``actor`` holds on ``account``; None when it lies outside their view."""
+    if actor.is_customer:
+        return ALL_PERMISSIONS if account.customer == actor.org.id else None
+    if actor.is_vendor:
+        return ALL_PERMISSIONS if account.vendor == actor.org.id else None
+    return grant_permissions
+
+
+async def account_view(
+    conn: AsyncConnection, /, *, actor: Actor, ea: str, today: dt.date
+) -> AccountView | None:
+    """The EA as ``actor`` sees it, following a merge to the account it now lives in."""
+    account = await accounts_db.get_account(conn, ea=ea)
+    asked_for = None
+    hops = 0
+    while account is not None and account.merged_into and hops < 5:
+        asked_for = asked_for or account.ea
+        account = await accounts_db.get_account(conn, ea=account.merged_into)
+        hops += 1
+    if account is None:
+        return None
+    grant_permissions = None
+    if actor.is_partner:
+        grant = await accounts_db.get_grant(conn, ea=account.ea, partner=actor.org.id)
+        if grant is not None and grant.active(today):
+            grant_permissions = grant.permissions
+    permissions = permissions_on(actor, account, grant_permissions)
+    if permissions is None:
+        return None
+    return AccountView(account=account, permissions=permissions, asked_for=asked_for)
+
+
+async def visible_accounts(
+    conn: AsyncConnection, /, *, actor: Actor, today: dt.date
+) -> list[AccountView]:
+    """Every EA in the actor's view (merged numbers excluded), by EA number."""
+    if actor.is_customer:
+        found = await accounts_db.list_accounts(conn, customer=actor.org.id)
+        return [AccountView(a, ALL_PERMISSIONS) for a in found]
+    if actor.is_vendor:
+        found = await accounts_db.list_accounts(conn, vendor=actor.org.id)
+        return [AccountView(a, ALL_PERMISSIONS) for a in found]
+    grants = await accounts_db.grants_of_partner(conn, partner=actor.org.id, active_on=today)
+    by_ea = {g.ea: g for g in grants}
+    found = await accounts_db.list_accounts(conn, eas=by_ea)
+    return [AccountView(a, by_ea[a.ea].permissions) for a in found]
+
+
+def can_see_ticket(actor: Actor, ticket: Ticket, view: AccountView | None) -> bool:
+    """R8 for tickets. ``view`` is the actor's view of the ticket's EA (or None)."""
+    if actor.is_customer:
+        return ticket.customer == actor.org.id
+    if actor.is_vendor:
+        return ticket.vendor == actor.org.id and (
+            ticket.tier is Tier.VENDOR or ticket.escalated_at is not None
+        )
+    if ticket.partner == actor.org.id:
+        return True
+    return view is not None and (
+        view.allows(Permission.VIEW_SUPPORT_REQUESTS)
+        or view.allows(Permission.FILE_SUPPORT_REQUESTS)
+    )
+
+
+def mask_key(key: str) -> str:
+    """License keys show their last 5 characters only, unless view_license_keys (R8)."""
+    tail = key[-5:]
+    return "•••••-•••••-•••••-•••••-" + tail if len(key) > 5 else tail

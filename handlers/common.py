@@ -1,0 +1,35 @@
+"""Small pieces every command family uses to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.models.blocks import Block
+
+from bot.errors import UserError
+from bot.render import t, truncate
+
+TEXT_LIMIT = 3000
+
+
+async def reply(ack: AsyncAck, text: str, blocks: Sequence[Block] | None = None) -> None:
+    """Answer a slash command privately: a plain text that makes sense alone, and blocks."""
+    await ack(
+        text=truncate(text, TEXT_LIMIT),
+        blocks=[b.to_dict() for b in blocks] if blocks else None,
+        response_type="ephemeral",
+    )
+
+
+def usage_text(key: str, locale: str) -> str:
+    return t(key, locale)
+
+
+def error_text(error: UserError, locale: str) -> str:
+    """The user's message for a refusal or bad input, with the usage line if any."""
+    key = error.key if "." in error.key else f"errors.{error.key}"
+    text = t(key, locale, **error.params)
+    if error.usage:
+        text += f"\n{t('errors.usage_prefix', locale)} {usage_text(error.usage, locale)}"
+    return text
