@@ -1,0 +1,134 @@
+"""/faq as a use case: who is asking (their EAs, partner, contract, ATCs) and what to
+answer — an entry, a choice of three, or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot import sla
+from bot.domain import Permission, Role, SupportLevel
+from bot.faq import AskerContext, FaqCatalog, FaqEntry
+from bot.store import Store
+from bot.store import accounts as accounts_db
+from bot.store import audit as audit_db
+from bot.store import directory as directory_db
+from bot.visibility import Actor, visible_accounts
+
+# Better support levels first: the asker's best active contract speaks for them.
+LEVEL_RANK = {SupportLevel.PRODUCTION.value: 0, SupportLevel.SAAS.value: 1, SupportLevel.BASIC.value: 2}
+
+
+@dataclass(frozen=True)
+class FaqReply:
+    kind: str  # "answer" | "choices" | "none" | "topics"
+    question: str
+    slug: str | None = None
+    text: str = ""
+    title: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (slug, title)
+    topics: tuple[tuple[str, tuple[FaqEntry, ...]], ...] = ()
+
+
+async def asker_context(store: Store, actor: Actor, *, today: dt.date) -> AskerContext:
+    """What the templates may use of the asker's own data."""
+    async with store.read() as conn:
+        views = await visible_accounts(conn, actor=actor, today=today)
+        eas = tuple(v.ea for v in views)
+        partners: list[str] = []
+        atcs: list[tuple[str, str]] = []
+        best_level: str | None = None
+        vendor_id: str | None = views[0].account.vendor if views else None
+        for view in views[:20]:
+            if actor.is_customer or view.allows(Permission.VIEW_ORDERS_CONTRACTS):
+                for contract in await accounts_db.contracts_on(conn, ea=view.ea):
+                    if contract.active(today) and (
+                        best_level is None or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
+                    ):
+                        best_level = contract.level
+                        vendor_id = view.account.vendor
+            if actor.is_customer:
+                for grant in await accounts_db.grants_on(conn, ea=view.ea):
+                    if grant.active(today) and grant.partner not in partners:
+                        partners.append(grant.partner)
+        partner_orgs = await directory_db.get_organizations(conn, ids=partners)
+        atc_orgs = [actor.org.id] if actor.is_partner else partners
+        for org_id in atc_orgs:
+            for contact in await directory_db.list_contacts(conn, org=org_id, role=Role.ATC):
+                atcs.append((contact.name, contact.email))
+        targets: list[tuple[int, str, str]] = []
+        vendor = await directory_db.get_vendor(conn, id=vendor_id) if vendor_id else None
+        if vendor is not None:
+            overrides = await accounts_db.sla_overrides(conn, vendor=vendor.id)
+            for severity in (1, 2, 3, 4):
+                target = sla.target_for(best_level, severity, overrides)
+                targets.append(
+                    (severity, vendor.severity_label(severity), sla.describe_target(target, actor.locale))
+                )
+    return AskerContext(
+        locale=actor.locale,
+        audience=actor.kind.value,
+        name=actor.contact.name,
+        organization=actor.org.name,
+        partner_type=actor.org.partner_type.value if actor.org.partner_type else None,
+        eas=eas,
+        partners=tuple(partner_orgs[p].name for p in partners if p in partner_orgs),
+        contract_level=best_level,
+        response_targets=tuple(targets),
+        atcs=tuple(atcs),
+    )
+
+
+async def ask(
+    store: Store, catalog: FaqCatalog, actor: Actor, question: str, *, now: dt.datetime
+) -> FaqReply:
+    locale = actor.locale
+    question = " ".join(question.split())
+    if not question:
+        audience = actor.kind.value
+        return FaqReply(
+            kind="topics",
+            question="",
+            topics=tuple((name, tuple(entries)) for name, entries in catalog.topics(audience, locale)),
+        )
+    result = catalog.search(question, locale=locale)
+    if result.slug is None:
+        reply = FaqReply(kind="none", question=question)
+    elif not result.confident:
+        slugs = [result.slug, *(s for s, _ in result.alternatives if s != result.slug)][:3]
+        reply = FaqReply(
+            kind="choices",
+            question=question,
+            choices=tuple((s, catalog.title(s, locale)) for s in slugs),
+        )
+    else:
+        reply = await answer(store, catalog, actor, result.slug, now=now, question=question)
+        return reply
+    async with store.write() as conn:
+        await audit_db.record(
+            conn, at=now, actor=actor.email, action="faq.ask", detail={"question": question[:500], "result": reply.kind}
+        )
+    return reply
+
+
+async def answer(
+    store: Store, catalog: FaqCatalog, actor: Actor, slug: str, *, now: dt.datetime, question: str = ""
+) -> FaqReply:
+    context = await asker_context(store, actor, today=now.date())
+    text = catalog.answer(slug, actor.locale, context)
+    async with store.write() as conn:
+        await audit_db.record(
+            conn, at=now, actor=actor.email, action="faq.answer", detail={"slug": slug, "question": question[:500]}
+        )
+    return FaqReply(kind="answer", question=question, slug=slug, text=text, title=catalog.title(slug, actor.locale))
+
+
+async def record_feedback(store: Store, actor: Actor, slug: str, helpful: bool, *, now: dt.datetime) -> None:
+    async with store.write() as conn:
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=actor.email,
+            action="faq.helped" if helpful else "faq.not_helped",
+            detail={"slug": slug},
+        )

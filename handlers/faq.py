@@ -1,0 +1,63 @@
+"""/faq [question…] and the buttons under an answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot import faq_answers
+from bot.blocks import as_dicts
+from bot.blocks.faq import FaqIds, reply_blocks, reply_text
+from bot.render import t
+from bot.visibility import Actor
+from handlers.common import reply
+from handlers.services import Services
+
+
+async def handle_faq(ack: AsyncAck, command: dict[str, str], actor: Actor, services: Services, now: Any) -> None:
+    answer = await faq_answers.ask(services.store, services.faq, actor, command.get("text", ""), now=now)
+    await reply(ack, reply_text(answer, actor.locale), reply_blocks(answer, actor.locale))
+
+
+async def handle_pick(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+    await ack()
+    slug = str(action.get("value", ""))
+    if slug not in services.faq.entries:
+        return
+    answer = await faq_answers.answer(services.store, services.faq, actor, slug, now=now)
+    await respond(
+        text=reply_text(answer, actor.locale),
+        blocks=as_dicts(reply_blocks(answer, actor.locale)),
+        response_type="ephemeral",
+        replace_original=True,
+    )
+
+
+async def handle_feedback(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+    await ack()
+    slug = str(action.get("value", ""))
+    helpful = action.get("action_id") == FaqIds.HELPED
+    if slug in services.faq.entries:
+        await faq_answers.record_feedback(services.store, actor, slug, helpful, now=now)
+    key = "faq.thanks_feedback" if helpful else "faq.not_helped_followup"
+    await respond(text=t(key, actor.locale), response_type="ephemeral", replace_original=False)
+
+
+async def handle_open_ticket(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+    await ack()
+    slug = str(action.get("value", ""))
+    if slug in services.faq.entries:
+        await faq_answers.record_feedback(services.store, actor, slug, False, now=now)
+    await respond(text=t("faq.open_ticket_hint", actor.locale), response_type="ephemeral", replace_original=False)
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/faq")(handle_faq)
+    app.action(re.compile(rf"^{re.escape(FaqIds.PICK)}\.\d+$"))(handle_pick)
+    app.action(FaqIds.HELPED)(handle_feedback)
+    app.action(FaqIds.NOT_HELPED)(handle_feedback)
+    app.action(FaqIds.OPEN_TICKET)(handle_open_ticket)
