@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import Ticket
@@ -95,7 +98,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         counts = asyncio.run(_with_store(settings, work))
     except DatasetError as exc:
-        print(f"import refused, nothing was written ({len(exc.errors)} problem(s)):", file=sys.stderr)
+        print(
+            f"import refused, nothing was written ({len(exc.errors)} problem(s)):", file=sys.stderr
+        )
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return 1
@@ -121,7 +126,9 @@ def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
                 {
                     "slug": result.slug,
                     "score": round(result.score, 4),
-                    "alternatives": [{"slug": s, "score": round(v, 4)} for s, v in result.alternatives],
+                    "alternatives": [
+                        {"slug": s, "score": round(v, 4)} for s, v in result.alternatives
+                    ],
                 },
                 ensure_ascii=False,
             )
@@ -140,10 +147,8 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from handlers.app import serve
 
     settings.require_slack()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -191,10 +196,12 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)").set_defaults(
-        run=cmd_serve
+    sub.add_parser(
+        "serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+    ).set_defaults(run=cmd_serve)
+    sub.add_parser("init-db", help="create or upgrade the database schema").set_defaults(
+        run=cmd_init_db
     )
-    sub.add_parser("init-db", help="create or upgrade the database schema").set_defaults(run=cmd_init_db)
 
     imp = sub.add_parser("import", help="load a dataset (YAML or JSON), all or nothing")
     imp.add_argument("file", type=Path)
@@ -210,14 +217,18 @@ def parser() -> argparse.ArgumentParser:
     faq = sub.add_parser("faq", help="find the FAQ entry for a question")
     faq.add_argument("question")
     faq.add_argument("--locale", choices=["fr", "en"])
-    faq.add_argument("--json", action="store_true", help="print slug, score and alternatives as JSON")
+    faq.add_argument(
+        "--json", action="store_true", help="print slug, score and alternatives as JSON"
+    )
     faq.set_defaults(run=cmd_faq)
 
     con = sub.add_parser("console", help="local playground: type slash commands, no Slack needed")
     con.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this contact")
     con.set_defaults(run=cmd_console)
 
-    demo = sub.add_parser("demo", help="seed the demo dataset (if the database is empty) and open the console")
+    demo = sub.add_parser(
+        "demo", help="seed the demo dataset (if the database is empty) and open the console"
+    )
     demo.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this contact")
     demo.set_defaults(run=cmd_demo)
     return root
@@ -235,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (SQLAlchemyError, OSError) as exc:
+        # An unreachable server or an unwritable file: one line, the traceback with -v.
+        if args.verbose:
+            raise
+        cause = getattr(exc, "orig", None) or exc
+        print(f"database error: {type(cause).__name__}: {cause}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

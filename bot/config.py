@@ -9,12 +9,24 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///supportbot.db"
 DEFAULT_API_URL = "https://slack.com/api/"
 LOCALES = ("en", "fr")
+# The store runs on asyncio: the async driver of each supported database, also what a
+# plain "postgresql://…" or "sqlite:///…" URL is taken to mean.
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
 
 
 class ConfigError(Exception):
@@ -88,10 +100,11 @@ def load_settings(
         )
 
     api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
     if not api_url.endswith("/"):
         api_url += "/"
-    if not api_url.startswith(("http://", "https://")):
-        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
 
     return Settings(
         bot_token=get("SLACK_BOT_TOKEN"),
@@ -99,6 +112,26 @@ def load_settings(
         app_token=get("SLACK_APP_TOKEN"),
         api_url=api_url,
         port=port,
-        database_url=get("SUPPORTBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=database_url(get("SUPPORTBOT_DATABASE_URL") or DEFAULT_DATABASE_URL),
         default_locale=locale,
     )
+
+
+def database_url(text: str) -> str:
+    """Check a SQLAlchemy URL and give it the async driver the store needs."""
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        # The value may hold a password: do not repeat it.
+        raise ConfigError(
+            f"SUPPORTBOT_DATABASE_URL is not a database URL (like {DEFAULT_DATABASE_URL})"
+        ) from None
+    driver = ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ConfigError(
+            "SUPPORTBOT_DATABASE_URL must be a SQLite or PostgreSQL URL "
+            f"(sqlite+aiosqlite://… or postgresql+asyncpg://…), not {url.drivername}://…"
+        )
+    if driver == url.drivername:
+        return text
+    return url.set(drivername=driver).render_as_string(hide_password=False)

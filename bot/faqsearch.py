@@ -41,6 +41,10 @@ __all__ = ["Document", "SearchIndex", "analyze", "fold"]
 
 K1 = 1.2
 B = 0.75
+# Smallest weight a recognised word has in a question's own maximum: words found in
+# every entry ("how", "le") weigh almost nothing in the ranking, but a question made
+# only of them must not look like a perfect match.
+IDF_FLOOR = 0.3
 
 # Case-sensitive acronyms: "SA" is Software Assurance, "sa" is a French possessive.
 _ACRONYMS = {"SA": " softwareassurance ", "VS": " visualstudio "}
@@ -67,7 +71,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"sign(?:ed|ing)?[ -]?(?:in|on)|log(?:ged|ging)?[ -]?(?:in|on)", "login"),
     (r"look[ -]?ups?", "lookup"),
     (r"end[ -]?(?:users?|customers?)|clients? finaux|client final|utilisateurs? finaux|utilisateur final", "enduser"),
-    (r"24 ?(?:/|x|h ?/ ?) ?7|24 ?h ?24|around the clock", "247"),
+    (r"24 ?(?:/|x|h ?/ ?) ?7|24 ?h ?24|(?:a)?round the clock|jour et nuit", "247"),
     (r"e[ -]?mails?|courriels?|mails?", "email"),
     (r"open[ -]licen[cs]es?|licences? open", "openlicense"),
 )
@@ -86,6 +90,8 @@ _SPELLING = {
     "recognized": "recognised",
     "canceled": "cancelled",
     "suport": "support",
+    "tech": "technical",
+    "techs": "technicians",
     "sev1": "sev",
     "sev2": "sev",
     "sev3": "sev",
@@ -128,8 +134,14 @@ _SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
                 "perimees", "perimes", "lapsed", "outdated", "obsolete", "obsoletes"),
     "evaluation": ("eval", "evals", "evaluation", "evaluations", "trial", "trials",
                    "essai", "essais"),
-    "order": ("order", "orders", "ordering", "commande", "commandes", "commander", "po",
-              "bc"),
+    "order": ("order", "orders", "ordering", "ordered", "commande", "commandes", "commander",
+              "po", "bc", "buy", "buying", "bought", "purchase", "purchased", "acheter",
+              "achat", "achats", "achete", "achetes"),
+    "contact": ("contact", "contacts", "contacting", "call", "calling", "phone", "reach",
+                "contacter", "joindre", "appeler", "telephoner", "telephone", "ring"),
+    "allowed": ("allowed", "authorised", "permitted", "entitled", "cleared", "may",
+                "autorise", "autorises", "habilite", "habilites", "droit", "permission",
+                "permissions", "rights", "droits"),
     "escalate": ("escalate", "escalation", "escalated", "escalade", "escalader",
                  "escalades", "remonter"),
     "organisation": ("organisation", "organisations", "org", "orgs"),
@@ -137,27 +149,6 @@ _SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
     "onboard": ("onboard", "onboarding", "integration", "integrer", "integrate"),
 }
 _SYNONYMS = {word: group for group, words in _SYNONYM_GROUPS.items() for word in words}
-
-_STOPWORDS = frozenset(
-    """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing done during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only
-    or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under
-    until up very was we were what when where which while who whom why will with would
-    you your yours yourself yourselves im ive dont doesnt cant isnt whats hi hello please
-    thanks thank get got us also still there s t ll re ve d m
-    au aux avec ce ces cet cette c ca dans de des du elle elles en et eux il ils je j la le
-    les leur leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu
-    que qui quoi sa se ses son sur ta te tes toi ton tu un une vos votre vous y l d n s m
-    est sont suis es etes sommes ete etre avoir ai as avons avez ont a fait faire peut
-    peux pouvons pouvez peuvent doit dois doivent devons devez comment pourquoi quand
-    quel quelle quels quelles combien est-ce estce cela ceci bonjour merci svp stp alors
-    donc aussi encore deja ici la-bas tres plus moins bien faut veux voudrais
-    """.split()
-)
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
@@ -176,7 +167,7 @@ def fold(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    """Folded content words of ``text`` after phrase, spelling and stop-word handling."""
+    """Folded words of ``text`` after phrase and spelling handling (single letters dropped)."""
     text = _ACRONYM_RE.sub(lambda m: _ACRONYMS[m.group(1)], text)
     text = fold(text)
     for pattern, replacement in _PHRASE_RE:
@@ -185,14 +176,14 @@ def _words(text: str) -> list[str]:
     for token in _TOKEN.findall(text):
         token = _SPELLING.get(token, token)
         for word in _LETTER_DIGIT.split(token) if token not in _SYNONYMS else (token,):
-            if len(word) > 1 and word not in _STOPWORDS:
+            if len(word) > 1:
                 words.append(word)
     return words
 
 
 @lru_cache(maxsize=65536)
 def _stem(word: str, language: str) -> str:
-    return f"{_STEMMERS[language].stemWord(word)}"
+    return str(_STEMMERS[language].stemWord(word))
 
 
 def _forms(word: str) -> tuple[str, ...]:
@@ -297,9 +288,9 @@ class SearchIndex:
         for word in dict.fromkeys(_words(question)):
             forms = self._word_forms(word)
             if not forms:
-                ceiling += self._mean_idf
+                ceiling += self._mean_idf * (K1 + 1)
                 continue
-            ceiling += max(self._idf[f] for f in forms)
+            ceiling += max(IDF_FLOOR, *(self._idf[f] for f in forms)) * (K1 + 1)
             best: dict[int, float] = {}
             for form in forms:
                 for index, weight in self._postings[form]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import re
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from sqlalchemy import delete, select
@@ -60,7 +61,16 @@ EA_PATTERN = re.compile(r"^\d{9}$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CHANNEL_PATTERN = re.compile(r"^[CGD][A-Z0-9]{2,31}$")
+FIELD_PATTERN = re.compile(r"^\w+$")
 MAX_ERRORS = 50
+# Column sizes of the schema (bot/store/tables.py): a longer value is refused here with
+# its path instead of failing in the database (PostgreSQL enforces VARCHAR lengths).
+NAME_LENGTH = 200
+CODE_LENGTH = 64
+SHORT_LENGTH = 32
+EMAIL_LENGTH = 254
+# INTEGER columns are 32-bit on PostgreSQL.
+MAX_INTEGER = 2**31 - 1
 
 
 class DatasetError(Exception):
@@ -104,28 +114,63 @@ class Existing:
     subscriptions: set[str] = field(default_factory=set)
     agreements: set[str] = field(default_factory=set)
     grants: set[tuple[str, str]] = field(default_factory=set)
+    sla_targets: set[tuple[str, str, int]] = field(default_factory=set)  # vendor, level, sev
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, except that a date-looking value that is no real date (2027-02-30)
+    stays text, so the checker refuses it with its path instead of the parser failing."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
+        except ValueError:
+            return self.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    # The IANA names only: "localtime" would mean whatever the host is set to.
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
+def _field_path(path: str, key: Any) -> str:
+    """The path of a mapping key that may not be a plain name."""
+    if isinstance(key, str) and FIELD_PATTERN.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path or 'dataset'}[{key!r}]"
 
 
 def load_file(path: Path | str) -> Any:
     """Parse a YAML or JSON file; the error names the file and the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DatasetError([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([f"{path}: cannot read: {exc}"]) from None
+    return parse_text(text, str(path), json_only=path.suffix.lower() == ".json")
+
+
+def parse_text(text: str, name: str = "dataset", *, json_only: bool = False) -> Any:
+    """Parse a document's text (YAML, of which JSON is a subset); errors start with ``name``."""
     try:
-        if path.suffix.lower() == ".json":
+        if json_only:
             return json.loads(text) if text.strip() else None
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
     except json.JSONDecodeError as exc:
-        raise DatasetError([f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}"]) from None
+        raise DatasetError([f"{name}: not valid JSON (line {exc.lineno}): {exc.msg}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DatasetError([f"{path}: not valid YAML{where}: {problem}"]) from None
+        raise DatasetError([f"{name}: not valid YAML{where}: {problem}"]) from None
+    except RecursionError:
+        raise DatasetError([f"{name}: nested too deeply"]) from None
 
 
 T = TypeVar("T")
@@ -145,8 +190,17 @@ class Checker:
         self.contact_orgs: dict[str, str] = dict(self.existing.contacts)
         self.contact_roles: dict[str, frozenset[Role]] = {}
         self.account_customers: dict[str, str] = dict(self.existing.accounts)
+        self.accepted_accounts: dict[str, int] = {}  # path -> index in data.accounts
+        self.merges: dict[str, str] = {}  # ea -> merged_into, of this document
+        self.merge_paths: dict[str, str] = {}
         self.levels: set[str] = {level.value for level in SupportLevel}
+        self.levels.update(level for _, level, _ in self.existing.sla_targets)
+        self.sla_keys: set[tuple[str, str, int]] = set(self.existing.sla_targets)
         self.license_keys: set[str] = set(self.existing.license_keys)
+        self.grant_keys: set[tuple[str, str]] = set(self.existing.grants)
+        self.contract_numbers: set[str] = set(self.existing.contracts)
+        self.subscription_ids: set[str] = set(self.existing.subscriptions)
+        self.agreement_numbers: set[str] = set(self.existing.agreements)
 
     # --- primitives -------------------------------------------------------------------
 
@@ -180,7 +234,13 @@ class Checker:
         return _Invalid()
 
     def text(
-        self, item: dict[str, Any], path: str, name: str, *, required: bool = True
+        self,
+        item: dict[str, Any],
+        path: str,
+        name: str,
+        *,
+        required: bool = True,
+        max_length: int = NAME_LENGTH,
     ) -> str | None:
         value = item.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -189,10 +249,20 @@ class Checker:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.fail(f"{path}.{name}", f"expected text, got {_kind(value)}")
-        return str(value).strip()
+        return self.storable(str(value).strip(), f"{path}.{name}", max_length)
 
-    def req(self, item: dict[str, Any], path: str, name: str) -> str:
-        value = self.text(item, path, name)
+    def storable(self, value: str, path: str, max_length: int) -> str:
+        if len(value) > max_length:
+            raise self.fail(path, f"too long ({len(value)} characters, at most {max_length})")
+        # NUL and lone surrogates (JSON "\ud800") cannot be stored as text by the database.
+        if "\x00" in value or not _encodable(value):
+            raise self.fail(path, "contains a character that cannot be stored")
+        return value
+
+    def req(
+        self, item: dict[str, Any], path: str, name: str, *, max_length: int = NAME_LENGTH
+    ) -> str:
+        value = self.text(item, path, name, max_length=max_length)
         assert value is not None
         return value
 
@@ -202,6 +272,8 @@ class Checker:
             raise self.fail(f"{path}.{name}", f"expected a whole number, got {_kind(value)}")
         if value < minimum:
             raise self.fail(f"{path}.{name}", f"must be at least {minimum}, got {value}")
+        if value > MAX_INTEGER:
+            raise self.fail(f"{path}.{name}", f"must be at most {MAX_INTEGER}, got {value}")
         return value
 
     def date(
@@ -224,7 +296,13 @@ class Checker:
         raise self.fail(f"{path}.{name}", f"not a date: {value!r} (use YYYY-MM-DD)")
 
     def strings(
-        self, item: dict[str, Any], path: str, name: str, *, required: bool = False
+        self,
+        item: dict[str, Any],
+        path: str,
+        name: str,
+        *,
+        required: bool = False,
+        max_length: int = NAME_LENGTH,
     ) -> list[str]:
         value = item.get(name)
         if value is None:
@@ -235,9 +313,13 @@ class Checker:
             raise self.fail(f"{path}.{name}", f"expected a list, got {_kind(value)}")
         out: list[str] = []
         for index, element in enumerate(value):
+            where = f"{path}.{name}[{index}]"
             if isinstance(element, bool) or not isinstance(element, str | int):
-                raise self.fail(f"{path}.{name}[{index}]", f"expected text, got {_kind(element)}")
-            out.append(str(element).strip())
+                raise self.fail(where, f"expected text, got {_kind(element)}")
+            text = str(element).strip()
+            if not text:
+                raise self.fail(where, "empty")
+            out.append(self.storable(text, where, max_length))
         return out
 
     def choice(self, value: str, path: str, options: type[T], what: str) -> T:
@@ -267,19 +349,22 @@ class Checker:
 
     def timezone(self, item: dict[str, Any], path: str, default: str) -> str:
         value = self.text(item, path, "timezone", required=False) or default
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail(f"{path}.timezone", f"unknown timezone {value!r}") from None
+        # A membership test, not ZoneInfo(value): that one recurses without end on a
+        # name like "a/a/a/…" and accepts host-dependent names.
+        if value not in _timezones():
+            raise self.fail(
+                f"{path}.timezone", f"unknown timezone {value!r} (an IANA name like Europe/Paris)"
+            )
         return value
 
     def hours(self, item: dict[str, Any], path: str, default: str) -> str:
         value = self.text(item, path, "business_hours", required=False) or default
         try:
-            sla.parse_business_hours(value)
+            hours = sla.parse_business_hours(value)
         except ValueError as exc:
             raise self.fail(f"{path}.business_hours", str(exc)) from None
-        return value
+        # Stored in canonical form ("mon-fri 09:00-18:00"), which is short and re-readable.
+        return str(hours)
 
     def locale(self, item: dict[str, Any], path: str, *, required: bool) -> str | None:
         value = self.text(item, path, "locale", required=False)
@@ -319,7 +404,10 @@ class Checker:
             )
         for key in doc:
             if key not in SECTIONS:
-                self.error(str(key), f"unknown section (expected one of: {', '.join(SECTIONS)})")
+                self.error(
+                    _field_path("", key),
+                    f"unknown section (expected one of: {', '.join(SECTIONS)})",
+                )
         # sla_targets first: they may declare vendor-specific support levels
         self.each(doc, "vendors", self.vendor)
         self.each(doc, "sla_targets", self.sla_target)
@@ -327,6 +415,7 @@ class Checker:
         self.each(doc, "contacts", self.contact)
         self.each(doc, "accounts", self.account)
         self.each(doc, "accounts", self.account_links)
+        self.merge_cycles()
         self.each(doc, "grants", self.grant)
         self.each(doc, "licenses", self.license)
         self.each(doc, "contracts", self.contract)
@@ -347,21 +436,19 @@ class Checker:
                     f"expected a mapping 1..4 → label, got {_kind(labels_raw)}",
                 )
             for key, label in labels_raw.items():
-                try:
-                    severity = int(key)
-                except (TypeError, ValueError):
-                    severity = 0
-                if severity not in (1, 2, 3, 4):
+                severity = _severity_key(key)
+                if severity is None:
                     raise self.fail(
                         f"{path}.severity_labels", f"severity {key!r} is not 1, 2, 3 or 4"
                     )
+                where = f"{path}.severity_labels.{severity}"
                 if (
                     not isinstance(label, str | int)
                     or isinstance(label, bool)
                     or not str(label).strip()
                 ):
-                    raise self.fail(f"{path}.severity_labels.{severity}", "expected a label")
-                labels[severity] = str(label).strip()
+                    raise self.fail(where, "expected a label")
+                labels[severity] = self.storable(str(label).strip(), where, SHORT_LENGTH)
         vendor = Vendor(
             id=vid,
             name=self.req(item, path, "name"),
@@ -376,22 +463,31 @@ class Checker:
         self.data.vendors.append(vendor)
 
     def sla_target(self, path: str, item: dict[str, Any]) -> None:
-        vendor = self.req(item, path, "vendor")
+        vendor = self.req(item, path, "vendor", max_length=CODE_LENGTH)
         if vendor not in self.vendor_ids:
             raise self.fail(f"{path}.vendor", f"no vendor {vendor!r}")
-        level = self.req(item, path, "level").lower()
-        found = False
+        level = self.req(item, path, "level", max_length=SHORT_LENGTH).lower()
+        known = {"vendor", "level", "sev1", "sev2", "sev3", "sev4"}
+        unknown = sorted((key for key in item if key not in known), key=repr)
+        if unknown:
+            raise self.fail(
+                _field_path(path, unknown[0]), "unknown field (use sev1..sev4, in minutes)"
+            )
+        targets: list[tuple[str, str, int, int]] = []
         for severity in (1, 2, 3, 4):
             if item.get(f"sev{severity}") is None:
                 continue
             minutes = self.integer(item, path, f"sev{severity}", minimum=1)
-            self.data.sla_targets.append((vendor, level, severity, minutes))
-            found = True
-        unknown = sorted(set(item) - {"vendor", "level", "sev1", "sev2", "sev3", "sev4"})
-        if unknown:
-            raise self.fail(f"{path}.{unknown[0]}", "unknown field (use sev1..sev4, in minutes)")
-        if not found:
+            if (vendor, level, severity) in self.sla_keys:
+                raise self.fail(
+                    f"{path}.sev{severity}",
+                    f"duplicate target for {vendor} {level} severity {severity}",
+                )
+            targets.append((vendor, level, severity, minutes))
+        if not targets:
             raise self.fail(path, "no target given (sev1..sev4, in minutes)")
+        self.sla_keys.update((v, lv, sev) for v, lv, sev, _ in targets)
+        self.data.sla_targets.extend(targets)
         self.levels.add(level)
 
     def organization(self, path: str, item: dict[str, Any]) -> None:
@@ -422,12 +518,12 @@ class Checker:
         self.data.organizations.append(org)
 
     def contact(self, path: str, item: dict[str, Any]) -> None:
-        email = normalize_email(self.req(item, path, "email"))
+        email = normalize_email(self.req(item, path, "email", max_length=EMAIL_LENGTH))
         if not EMAIL_PATTERN.match(email):
             raise self.fail(f"{path}.email", f"{email!r} is not an email address")
         if email in self.contact_orgs:
             raise self.fail(f"{path}.email", f"duplicate contact {email}")
-        org = self.req(item, path, "org")
+        org = self.req(item, path, "org", max_length=CODE_LENGTH)
         kind = self.org_kinds.get(org)
         if kind is None:
             raise self.fail(f"{path}.org", f"no organization or vendor {org!r}")
@@ -460,16 +556,16 @@ class Checker:
         ea = self.ea(item, path, known=False)
         if ea in self.account_customers:
             raise self.fail(f"{path}.ea", f"duplicate EA {ea}")
-        vendor = self.req(item, path, "vendor")
+        vendor = self.req(item, path, "vendor", max_length=CODE_LENGTH)
         if vendor not in self.vendor_ids:
             raise self.fail(f"{path}.vendor", f"no vendor {vendor!r}")
         customer = self.org_ref(
-            self.req(item, path, "customer"),
+            self.req(item, path, "customer", max_length=CODE_LENGTH),
             f"{path}.customer",
             kinds=(OrgKind.CUSTOMER,),
             what="customer",
         )
-        superuser = self.text(item, path, "superuser", required=False)
+        superuser = self.text(item, path, "superuser", required=False, max_length=EMAIL_LENGTH)
         if superuser is not None:
             superuser = normalize_email(superuser)
             owner = self.contact_orgs.get(superuser)
@@ -477,50 +573,63 @@ class Checker:
                 raise self.fail(f"{path}.superuser", f"no contact {superuser}")
             if owner != customer:
                 raise self.fail(f"{path}.superuser", f"{superuser} is not a contact of {customer}")
-        self.account_customers[ea] = customer
-        self.data.accounts.append(
-            Account(
-                ea=ea,
-                vendor=vendor,
-                customer=customer,
-                name=self.req(item, path, "name"),
-                superuser=superuser,
-            )
+        account = Account(
+            ea=ea,
+            vendor=vendor,
+            customer=customer,
+            name=self.req(item, path, "name"),
+            superuser=superuser,
         )
+        self.account_customers[ea] = customer
+        self.accepted_accounts[path] = len(self.data.accounts)
+        self.data.accounts.append(account)
 
     def account_links(self, path: str, item: dict[str, Any]) -> None:
         """Second pass: merges may point to EAs listed later in the file."""
-        if item.get("merged_into") is None:
-            return
-        ea = self.ea(item, path)
+        index = self.accepted_accounts.get(path)
+        if item.get("merged_into") is None or index is None:
+            return  # a refused account has had its error already
+        account = self.data.accounts[index]
         target = self.ea(item, path, "merged_into")
-        if target == ea:
+        if target == account.ea:
             raise self.fail(f"{path}.merged_into", "an EA cannot be merged into itself")
-        for index, account in enumerate(self.data.accounts):
-            if account.ea == ea:
-                self.data.accounts[index] = Account(
-                    ea=account.ea,
-                    vendor=account.vendor,
-                    customer=account.customer,
-                    name=account.name,
-                    superuser=account.superuser,
-                    merged_into=target,
+        self.merges[account.ea] = target
+        self.merge_paths[account.ea] = path
+        self.data.accounts[index] = Account(
+            ea=account.ea,
+            vendor=account.vendor,
+            customer=account.customer,
+            name=account.name,
+            superuser=account.superuser,
+            merged_into=target,
+        )
+
+    def merge_cycles(self) -> None:
+        """Following merges must end at a live EA, never come back where it started."""
+        for ea, path in self.merge_paths.items():
+            chain = [ea]
+            current = self.merges[ea]
+            while current in self.merges and current not in chain:
+                chain.append(current)
+                current = self.merges[current]
+            if current == ea:
+                self.error(
+                    f"{path}.merged_into",
+                    "merges go round in a circle: " + " → ".join([*chain, ea]),
                 )
 
     def grant(self, path: str, item: dict[str, Any]) -> None:
         ea = self.ea(item, path)
         partner = self.org_ref(
-            self.req(item, path, "partner"),
+            self.req(item, path, "partner", max_length=CODE_LENGTH),
             f"{path}.partner",
             kinds=(OrgKind.PARTNER,),
             what="partner",
         )
-        if (ea, partner) in self.existing.grants or any(
-            g.ea == ea and g.partner == partner for g in self.data.grants
-        ):
+        if (ea, partner) in self.grant_keys:
             raise self.fail(path, f"duplicate grant of {ea} to {partner}")
         names = item.get("permissions")
-        if names == "all":
+        if isinstance(names, str) and names.strip().lower() == "all":
             permissions = set(Permission)
         else:
             permissions = set()
@@ -530,21 +639,25 @@ class Checker:
                         name.lower(), f"{path}.permissions[{index}]", Permission, "permission"
                     )
                 )
+            if not permissions:
+                raise self.fail(f"{path}.permissions", "at least one permission (or all)")
+        until = self.date(item, path, "until")
+        self.grant_keys.add((ea, partner))
         self.data.grants.append(
             Grant(
                 ea=ea,
                 partner=partner,
                 permissions=frozenset(permissions),
-                until=self.date(item, path, "until"),
+                until=until,
             )
         )
 
     def license(self, path: str, item: dict[str, Any]) -> None:
-        key = self.req(item, path, "key")
+        key = self.req(item, path, "key", max_length=CODE_LENGTH)
         if key in self.license_keys:
             raise self.fail(f"{path}.key", f"duplicate license key {key}")
         ea = self.ea(item, path)
-        sold_by = self.text(item, path, "sold_by", required=False)
+        sold_by = self.text(item, path, "sold_by", required=False, max_length=CODE_LENGTH)
         if sold_by is not None:
             self.org_ref(
                 sold_by, f"{path}.sold_by", kinds=(OrgKind.PARTNER, OrgKind.VENDOR), what="partner"
@@ -554,12 +667,12 @@ class Checker:
             ea=ea,
             product=self.req(item, path, "product"),
             quantity=self.integer(item, path, "quantity", minimum=1),
-            unit=self.text(item, path, "unit", required=False) or "unit",
+            unit=self.text(item, path, "unit", required=False, max_length=SHORT_LENGTH) or "unit",
             type=self.choice(
                 self.req(item, path, "type").lower(), f"{path}.type", LicenseType, "license type"
             ),
             folder=self.text(item, path, "folder", required=False) or "Home",
-            order=self.text(item, path, "order", required=False),
+            order=self.text(item, path, "order", required=False, max_length=CODE_LENGTH),
             sold_by=sold_by,
             expires=self.date(item, path, "expires"),
         )
@@ -567,13 +680,11 @@ class Checker:
         self.data.licenses.append(lic)
 
     def contract(self, path: str, item: dict[str, Any]) -> None:
-        number = self.req(item, path, "number")
-        if number in self.existing.contracts or any(
-            c.number == number for c in self.data.contracts
-        ):
+        number = self.req(item, path, "number", max_length=CODE_LENGTH)
+        if number in self.contract_numbers:
             raise self.fail(f"{path}.number", f"duplicate contract {number}")
         ea = self.ea(item, path)
-        level = self.req(item, path, "level").lower()
+        level = self.req(item, path, "level", max_length=SHORT_LENGTH).lower()
         if level not in self.levels:
             raise self.fail(
                 f"{path}.level",
@@ -586,6 +697,8 @@ class Checker:
             raise self.fail(
                 f"{path}.ends", f"the contract ends ({ends}) before it starts ({starts})"
             )
+        products = tuple(self.strings(item, path, "products"))
+        self.contract_numbers.add(number)
         self.data.contracts.append(
             Contract(
                 number=number,
@@ -593,68 +706,88 @@ class Checker:
                 level=level,
                 starts=starts,
                 ends=ends,
-                products=tuple(self.strings(item, path, "products")),
+                products=products,
             )
         )
 
     def subscription(self, path: str, item: dict[str, Any]) -> None:
-        sid = self.req(item, path, "id")
-        if sid in self.existing.subscriptions or any(s.id == sid for s in self.data.subscriptions):
+        sid = self.req(item, path, "id", max_length=CODE_LENGTH)
+        if sid in self.subscription_ids:
             raise self.fail(f"{path}.id", f"duplicate subscription {sid}")
         ea = self.ea(item, path)
         seller = self.org_ref(
-            self.req(item, path, "seller"),
+            self.req(item, path, "seller", max_length=CODE_LENGTH),
             f"{path}.seller",
             kinds=(OrgKind.PARTNER, OrgKind.VENDOR),
             what="partner or vendor",
         )
-        self.data.subscriptions.append(
-            Subscription(
-                id=sid,
-                ea=ea,
-                service=self.req(item, path, "service"),
-                seller=seller,
-                quantity=self.integer(item, path, "quantity", minimum=1),
-                ends=self.date(item, path, "ends"),
-                contract_code=self.text(item, path, "contract_code", required=False),
-            )
+        subscription = Subscription(
+            id=sid,
+            ea=ea,
+            service=self.req(item, path, "service"),
+            seller=seller,
+            quantity=self.integer(item, path, "quantity", minimum=1),
+            ends=self.date(item, path, "ends"),
+            contract_code=self.text(
+                item, path, "contract_code", required=False, max_length=CODE_LENGTH
+            ),
         )
+        self.subscription_ids.add(sid)
+        self.data.subscriptions.append(subscription)
 
     def agreement(self, path: str, item: dict[str, Any]) -> None:
-        number = self.req(item, path, "number")
-        if number in self.existing.agreements or any(
-            a.number == number for a in self.data.agreements
-        ):
+        number = self.req(item, path, "number", max_length=CODE_LENGTH)
+        if number in self.agreement_numbers:
             raise self.fail(f"{path}.number", f"duplicate agreement {number}")
-        vendor = self.req(item, path, "vendor")
+        vendor = self.req(item, path, "vendor", max_length=CODE_LENGTH)
         if vendor not in self.vendor_ids:
             raise self.fail(f"{path}.vendor", f"no vendor {vendor!r}")
         customer = self.org_ref(
-            self.req(item, path, "customer"),
+            self.req(item, path, "customer", max_length=CODE_LENGTH),
             f"{path}.customer",
             kinds=(OrgKind.CUSTOMER,),
             what="customer",
         )
-        email = normalize_email(self.req(item, path, "customer_email"))
+        email = normalize_email(self.req(item, path, "customer_email", max_length=EMAIL_LENGTH))
         if not EMAIL_PATTERN.match(email):
             raise self.fail(f"{path}.customer_email", f"{email!r} is not an email address")
-        admins = [normalize_email(e) for e in self.strings(item, path, "benefit_admins")]
+        admins = [
+            normalize_email(e)
+            for e in self.strings(item, path, "benefit_admins", max_length=EMAIL_LENGTH)
+        ]
         for index, admin in enumerate(admins):
             if self.contact_orgs.get(admin) != customer:
                 raise self.fail(
                     f"{path}.benefit_admins[{index}]", f"{admin} is not a contact of {customer}"
                 )
-        self.data.agreements.append(
-            Agreement(
-                number=number,
-                authorization=self.req(item, path, "authorization"),
-                vendor=vendor,
-                customer=customer,
-                customer_email=email,
-                benefits=tuple(self.strings(item, path, "benefits")),
-                benefit_admins=tuple(admins),
-            )
+        agreement = Agreement(
+            number=number,
+            authorization=self.req(item, path, "authorization", max_length=CODE_LENGTH),
+            vendor=vendor,
+            customer=customer,
+            customer_email=email,
+            benefits=tuple(self.strings(item, path, "benefits", max_length=CODE_LENGTH)),
+            benefit_admins=tuple(admins),
         )
+        self.agreement_numbers.add(number)
+        self.data.agreements.append(agreement)
+
+
+def _severity_key(key: Any) -> int | None:
+    """1..4 from a severity_labels key: a number, or its text (JSON keys are text)."""
+    if isinstance(key, str) and key.strip() in ("1", "2", "3", "4"):
+        return int(key)
+    if isinstance(key, int) and not isinstance(key, bool) and key in (1, 2, 3, 4):
+        return key
+    return None
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
@@ -677,26 +810,6 @@ def check(doc: Any, existing: Existing | None = None) -> Dataset:
 
 # --- writing ------------------------------------------------------------------------------
 
-# Children before parents, for --replace.
-_DELETE_ORDER = (
-    t.outbox,
-    t.confirmations,
-    t.audit_entries,
-    t.ticket_events,
-    t.ticket_clocks,
-    t.tickets,
-    t.sla_targets,
-    t.agreement_partners,
-    t.agreement_benefit_admins,
-    t.agreement_benefits,
-    t.agreements,
-    t.subscriptions,
-    t.contracts,
-    t.licenses,
-    t.folders,
-    t.grants,
-)
-
 
 async def _existing(conn: AsyncConnection) -> Existing:
     found = Existing()
@@ -715,18 +828,17 @@ async def _existing(conn: AsyncConnection) -> Existing:
     found.grants = {
         (ea, p) for ea, p in (await conn.execute(select(t.grants.c.ea, t.grants.c.partner))).all()
     }
+    targets = select(t.sla_targets.c.vendor, t.sla_targets.c.level, t.sla_targets.c.severity)
+    found.sla_targets = {(v, level, sev) for v, level, sev in (await conn.execute(targets)).all()}
     return found
 
 
 async def _clear(conn: AsyncConnection) -> None:
-    for table in _DELETE_ORDER:
+    """Delete every row of every table, children first."""
+    # accounts reference each other (merges): undo the links before deleting them
+    await conn.execute(t.accounts.update().values(merged_into=None))
+    for table in reversed(t.metadata.sorted_tables):
         await conn.execute(delete(table))
-    # accounts reference contacts (superuser) and each other (merges)
-    await conn.execute(t.accounts.update().values(superuser=None, merged_into=None))
-    await conn.execute(delete(t.accounts))
-    await conn.execute(delete(t.contacts))
-    await conn.execute(delete(t.vendors))
-    await conn.execute(delete(t.organizations))
 
 
 async def write(conn: AsyncConnection, data: Dataset) -> None:

@@ -58,7 +58,12 @@ _DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def tokens(text: str) -> list[str]:
-    """Whitespace-separated words, invisible characters removed, in NFC form."""
+    """Whitespace-separated words, invisible characters removed, in NFC form.
+
+    Slack sends what users typed with ``&``, ``<`` and ``>`` escaped (real mentions and
+    links arrive as ``<…>``); the entities are undone here so that ``R&D`` reads as typed.
+    Whatever the bot shows back is escaped again when it is rendered."""
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return unicodedata.normalize("NFC", text.translate(_INVISIBLE)).split()
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "LOCALES",
     "TEMPLATES_DIR",
     "environment",
+    "environment_for",
     "link",
     "mention",
     "render",
@@ -149,11 +150,16 @@ class _SlackEnvironment(SandboxedEnvironment):
         return rv
 
 
-@cache
 def environment() -> SandboxedEnvironment:
-    """The shared environment (created once per process)."""
+    """The shared environment over ``templates/`` (created once per process)."""
+    return environment_for(TEMPLATES_DIR)
+
+
+@cache
+def environment_for(templates_dir: Path) -> SandboxedEnvironment:
+    """An environment like :func:`environment` over another directory (tests, tools)."""
     env = _SlackEnvironment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(templates_dir),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

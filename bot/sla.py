@@ -293,16 +293,14 @@ def target_for(
     severity 1–4. An override keyed ``(level, severity)`` replaces the minutes only; whether
     the clock runs around the clock stays a property of the level."""
     key = NO_CONTRACT_LEVEL if level is None else level.lower()
-    try:
-        default = DEFAULT_TARGETS[key][severity]
-    except KeyError:
-        if key not in DEFAULT_TARGETS:
-            raise ValueError(
-                f"unknown support level {level!r} (known: {', '.join(DEFAULT_TARGETS)})"
-            ) from None
-        raise ValueError(f"severity must be 1 to 4, got {severity!r}") from None
-    if overrides and (key, severity) in overrides:
-        return Target(overrides[key, severity], default.around_the_clock)
+    if not 1 <= severity <= 4:
+        raise ValueError(f"severity must be 1 to 4, got {severity!r}")
+    # A vendor-defined level (declared through dataset overrides) starts from the
+    # business-hours table of basic support for whatever severities it does not set.
+    default = DEFAULT_TARGETS.get(key, DEFAULT_TARGETS[NO_CONTRACT_LEVEL])[severity]
+    for (level_name, level_severity), minutes in (overrides or {}).items():
+        if level_name.lower() == key and level_severity == severity:
+            return Target(minutes, default.around_the_clock)
     return default
 
 

@@ -360,11 +360,16 @@ def test_override_replaces_minutes_only() -> None:
     assert target_for("production", 1, overrides) == Target(15, around_the_clock=True)
     assert target_for("production", 2, overrides) == Target(240, around_the_clock=False)
     assert target_for(None, 4, overrides) == Target(1440, around_the_clock=False)
+    assert target_for("production", 1, {("Production", 1): 20}) == Target(20, True)
 
 
-def test_target_for_refuses_unknown_level_and_severity() -> None:
-    with pytest.raises(ValueError, match="unknown support level 'gold'"):
-        target_for("gold", 1)
+def test_vendor_defined_level_uses_its_overrides_then_basic_hours() -> None:
+    overrides = {("gold", 1): 60}
+    assert target_for("gold", 1, overrides) == Target(60, around_the_clock=False)
+    assert target_for("gold", 2, overrides) == target_for("basic", 2)
+
+
+def test_target_for_refuses_bad_severity_and_minutes() -> None:
     with pytest.raises(ValueError, match="severity must be 1 to 4"):
         target_for("basic", 5)
     with pytest.raises(ValueError, match="positive"):

@@ -62,7 +62,8 @@ async def insert_organization(conn: AsyncConnection, /, *, org: Organization) ->
             id=org.id,
             kind=org.kind.value,
             name=org.name,
-            name_folded=fold(org.name),
+            # Folding can lengthen a name ("½" → "1⁄2"); the column holds 200 characters.
+            name_folded=fold(org.name)[:200],
             partner_type=org.partner_type.value if org.partner_type else None,
             locale=org.locale,
             timezone=org.timezone,
@@ -147,7 +148,7 @@ async def find_organizations_by_name(
         select(t.organizations)
         .where(t.organizations.c.kind == kind.value)
         .where(t.organizations.c.name_folded.like(pattern, escape="\\"))
-        .order_by(t.organizations.c.name)
+        .order_by(t.organizations.c.name, t.organizations.c.id)
         .limit(limit)
     )
     return [_org(row) for row in (await conn.execute(query)).mappings()]
@@ -203,25 +204,29 @@ async def list_contacts(
     )
     if org is not None:
         query = query.where(t.contacts.c.org == org)
-    rows = (await conn.execute(query.order_by(t.contacts.c.name))).mappings()
+    rows = (await conn.execute(query.order_by(t.contacts.c.name, t.contacts.c.email))).mappings()
     found = [_contact(row) for row in rows]
     return [c for c in found if role is None or role in c.roles]
 
 
-async def link_slack_user(conn: AsyncConnection, /, *, email: str, user_id: str) -> None:
-    """Remember which Slack user a contact is, so later look-ups need no Web API call."""
+async def link_slack_user(conn: AsyncConnection, /, *, email: str, user_id: str) -> bool:
+    """Remember which Slack user a contact is, so later look-ups need no Web API call.
+    False (and nothing changed) when no contact has this email."""
+    email = normalize_email(email)
+    exists = await conn.execute(select(t.contacts.c.email).where(t.contacts.c.email == email))
+    if exists.first() is None:
+        return False
     # One Slack user maps to one contact: release the id from any other contact first.
     await conn.execute(
         update(t.contacts)
         .where(t.contacts.c.slack_user_id == user_id)
-        .where(t.contacts.c.email != normalize_email(email))
+        .where(t.contacts.c.email != email)
         .values(slack_user_id=None)
     )
     await conn.execute(
-        update(t.contacts)
-        .where(t.contacts.c.email == normalize_email(email))
-        .values(slack_user_id=user_id)
+        update(t.contacts).where(t.contacts.c.email == email).values(slack_user_id=user_id)
     )
+    return True
 
 
 async def set_contact_locale(conn: AsyncConnection, /, *, email: str, locale: str) -> None:

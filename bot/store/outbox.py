@@ -92,7 +92,9 @@ async def claim(
         )
         if result.rowcount != 1:
             continue  # another worker was quicker
-        row = (await conn.execute(select(t.outbox).where(t.outbox.c.id == entry_id))).mappings().one()
+        row = (
+            (await conn.execute(select(t.outbox).where(t.outbox.c.id == entry_id))).mappings().one()
+        )
         claimed.append(
             OutboxEntry(
                 id=row["id"],
@@ -153,11 +155,16 @@ async def mark_failed(
     else:
         values["next_attempt_at"] = retry_at
     await conn.execute(
-        update(t.outbox).where(t.outbox.c.id == entry_id).where(t.outbox.c.claimed_by == worker).values(**values)
+        update(t.outbox)
+        .where(t.outbox.c.id == entry_id)
+        .where(t.outbox.c.claimed_by == worker)
+        .values(**values)
     )
 
 
-async def postpone(conn: AsyncConnection, /, *, entry_id: int, worker: str, until: dt.datetime) -> None:
+async def postpone(
+    conn: AsyncConnection, /, *, entry_id: int, worker: str, until: dt.datetime
+) -> None:
     """Put an entry back without counting an attempt (it waits on another one)."""
     await conn.execute(
         update(t.outbox)
@@ -192,3 +199,15 @@ async def entries(conn: AsyncConnection, /, *, status: str | None = None) -> lis
     if status is not None:
         query = query.where(t.outbox.c.status == status)
     return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def has_pending(conn: AsyncConnection, /, *, ticket_id: int, kind: str) -> bool:
+    """Is an entry of this kind still owed for the ticket (e.g. its queue post)?"""
+    query = (
+        select(t.outbox.c.id)
+        .where(t.outbox.c.ticket_id == ticket_id)
+        .where(t.outbox.c.kind == kind)
+        .where(t.outbox.c.status == PENDING)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None

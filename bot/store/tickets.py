@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, or_, select, update
+from sqlalchemy import Select, String, and_, cast, exists, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -290,10 +290,21 @@ async def update_clock(
 
 
 async def clocks_reaching(
-    conn: AsyncConnection, /, *, mark: str, now: dt.datetime, limit: int = 100
+    conn: AsyncConnection,
+    /,
+    *,
+    mark: str,
+    now: dt.datetime,
+    limit: int = 100,
+    unreminded: bool = False,
 ) -> list[tuple[TicketClock, Ticket]]:
     """Running clocks whose ``mark`` ("warn" or "due") has passed, with their open
-    ticket — what the reminder scanner looks at."""
+    ticket — what the reminder scanner looks at.
+
+    With ``unreminded``, clocks whose reminder for that mark is already in the outbox
+    (dedupe key ``reminder:<clock id>:warn|breach``) are left out, so a backlog of old
+    breaches never hides a new one behind ``limit``; a "warn" mark whose due time has
+    passed too is left out as well (the breach reminder says more)."""
     column = t.ticket_clocks.c.warn_at if mark == "warn" else t.ticket_clocks.c.due_at
     query = (
         select(t.ticket_clocks.c.id, t.ticket_clocks.c.ticket_id)
@@ -305,6 +316,14 @@ async def clocks_reaching(
         .order_by(column)
         .limit(limit)
     )
+    if unreminded:
+        suffix = ":warn" if mark == "warn" else ":breach"
+        key = literal("reminder:") + cast(t.ticket_clocks.c.id, String) + literal(suffix)
+        query = query.where(~exists().where(t.outbox.c.dedupe_key == key))
+        if mark == "warn":
+            query = query.where(
+                or_(t.ticket_clocks.c.due_at.is_(None), t.ticket_clocks.c.due_at > now)
+            )
     pairs = (await conn.execute(query)).all()
     found: list[tuple[TicketClock, Ticket]] = []
     for clock_id, ticket_id in pairs:
@@ -362,3 +381,45 @@ async def all_events(conn: AsyncConnection, /) -> dict[int, list[TicketEvent]]:
     for row in (await conn.execute(query)).mappings():
         events.setdefault(row["ticket_id"], []).append(_event(row))
     return events
+
+
+# --- queue messages and look-ups of the ticket use cases -------------------------------
+
+
+async def set_queue_message(
+    conn: AsyncConnection, /, *, ticket_id: int, channel: str, ts: str
+) -> None:
+    """Remember where the ticket's current queue message lives (set by the outbox worker
+    once the post is delivered; ``updated_at`` is left alone, nothing changed for people)."""
+    await conn.execute(
+        update(t.tickets)
+        .where(t.tickets.c.id == ticket_id)
+        .values(queue_message_channel=channel, queue_message_ts=ts)
+    )
+
+
+async def list_tickets_any(
+    conn: AsyncConnection,
+    /,
+    *,
+    eas: Iterable[str],
+    partner: str,
+    open_only: bool = False,
+    severity: int | None = None,
+    tier: Tier | None = None,
+    limit: int = 200,
+) -> list[Ticket]:
+    """A partner's tickets: those of the EAs it sees, and those it is first line on,
+    newest first."""
+    query: Select[Any] = select(t.tickets).where(
+        or_(t.tickets.c.ea.in_(sorted(set(eas))), t.tickets.c.partner == partner)
+    )
+    if open_only:
+        query = query.where(t.tickets.c.status.in_([s.value for s in OPEN_STATUSES]))
+    if severity is not None:
+        query = query.where(t.tickets.c.severity == severity)
+    if tier is not None:
+        query = query.where(t.tickets.c.tier == tier.value)
+    query = query.order_by(t.tickets.c.id.desc()).limit(limit)
+    rows = list((await conn.execute(query)).mappings())
+    return await _with_clocks(conn, rows)

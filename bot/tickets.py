@@ -1,0 +1,1219 @@
+"""Ticket use cases: load, decide (``bot.routing``), save, emit.
+
+Each use case runs in one transaction of the store: the change, its ticket event, its
+audit entry and the Slack messages it owes (outbox) are committed together, or nothing
+is when a rule refuses. Time comes in as ``now`` (aware UTC); nothing here reads the
+clock. What a reply needs comes back as a :class:`TicketCard` (or a list of them) with
+a message key of ``templates/messages/<locale>/tickets.j2`` and its parameters.
+
+A ticket outside the actor's view is answered exactly like a missing one (R8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import notify, routing, sla
+from bot.blocks import tickets as ticket_blocks
+from bot.domain import (
+    Account,
+    Contact,
+    Contract,
+    License,
+    Organization,
+    Permission,
+    Queue,
+    Role,
+    Status,
+    Ticket,
+    TicketClock,
+    TicketEvent,
+    Tier,
+    Vendor,
+    ticket_ref,
+)
+from bot.errors import Conflict, Forbidden, NotFound, UserError
+from bot.render import t
+from bot.store import Store
+from bot.store import accounts as accounts_db
+from bot.store import audit as audit_db
+from bot.store import directory as directory_db
+from bot.store import tickets as tickets_db
+from bot.visibility import Actor, account_view, can_see_ticket, visible_accounts
+
+SCOPES = ("open", "mine", "all", "breaching")
+MAX_SUBJECT = 200
+MAX_TEXT = 2900
+QUEUE_POST = "queue_post"  # outbox kind of a ticket's queue message (the worker records its ts)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """One tier's first-response clock as it stands at ``now``."""
+
+    id: int
+    tier: Tier
+    started_at: dt.datetime
+    target: sla.Target
+    state: sla.ClockState
+    due_at: dt.datetime | None
+    responded_at: dt.datetime | None
+    paused: bool
+
+    @property
+    def breaching(self) -> bool:
+        """Past 75 % of its target and not answered yet."""
+        return self.responded_at is None and self.state in (
+            sla.ClockState.WARNING,
+            sla.ClockState.BREACHED,
+        )
+
+
+@dataclass(frozen=True)
+class TicketCard:
+    """A ticket with everything needed to show it."""
+
+    ticket: Ticket
+    account: Account
+    vendor: Vendor
+    customer: Organization
+    partner: Organization | None
+    assignee: Contact | None
+    clocks: tuple[ClockView, ...]
+    events: tuple[TicketEvent, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return self.ticket.ref
+
+    @property
+    def severity_label(self) -> str:
+        return self.vendor.severity_label(self.ticket.severity)
+
+    @property
+    def holder_name(self) -> str:
+        if self.ticket.tier is Tier.PARTNER and self.partner is not None:
+            return self.partner.name
+        return self.vendor.name
+
+    @property
+    def current_clock(self) -> ClockView | None:
+        for clock in reversed(self.clocks):
+            if clock.tier is self.ticket.tier:
+                return clock
+        return None
+
+    @property
+    def breaching(self) -> bool:
+        clock = self.current_clock
+        return self.ticket.status.is_open and clock is not None and clock.breaching
+
+
+@dataclass(frozen=True)
+class TicketOutcome:
+    """What a use case did: the ticket as it now stands and the message for the reply
+    (a ``tickets.*`` key and its parameters)."""
+
+    card: TicketCard
+    message: str
+    params: dict[str, object]
+    created: bool = False  # open_ticket: False when the request was a retry
+
+    def text(self, locale: str) -> str:
+        return t(self.message, locale, **self.params)
+
+
+@dataclass(frozen=True)
+class TicketList:
+    cards: tuple[TicketCard, ...]
+    scope: str
+    severity: int | None = None
+    ea: str | None = None
+
+
+@dataclass(frozen=True)
+class FileableAccount:
+    """An EA the actor may open tickets on, with its vendor (severity labels)."""
+
+    account: Account
+    vendor: Vendor
+    products: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    mine: tuple[TicketCard, ...]
+    queue_name: str | None = None  # partners and vendor staff: their tier's queue
+    queue_counts: dict[int, int] = field(default_factory=dict)
+    queue_labels: dict[int, str] = field(default_factory=dict)
+    breaching: tuple[TicketCard, ...] = ()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Cache:
+    """Per-transaction memo of the rows cards are made of."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._orgs: dict[str, Organization | None] = {}
+        self._vendors: dict[str, Vendor | None] = {}
+        self._accounts: dict[str, Account | None] = {}
+        self._contacts: dict[str, Contact | None] = {}
+        self._overrides: dict[str, dict[tuple[str, int], int]] = {}
+
+    async def org(self, org_id: str) -> Organization | None:
+        if org_id not in self._orgs:
+            self._orgs[org_id] = await directory_db.get_organization(self.conn, id=org_id)
+        return self._orgs[org_id]
+
+    async def vendor(self, vendor_id: str) -> Vendor:
+        if vendor_id not in self._vendors:
+            self._vendors[vendor_id] = await directory_db.get_vendor(self.conn, id=vendor_id)
+        found = self._vendors[vendor_id]
+        if found is None:  # a foreign key guarantees it
+            raise LookupError(f"vendor {vendor_id} is missing")
+        return found
+
+    async def account(self, ea: str) -> Account:
+        if ea not in self._accounts:
+            self._accounts[ea] = await accounts_db.get_account(self.conn, ea=ea)
+        found = self._accounts[ea]
+        if found is None:
+            raise LookupError(f"account {ea} is missing")
+        return found
+
+    async def contact(self, email: str | None) -> Contact | None:
+        if email is None:
+            return None
+        if email not in self._contacts:
+            self._contacts[email] = await directory_db.get_contact(self.conn, email=email)
+        return self._contacts[email]
+
+    async def overrides(self, vendor_id: str) -> dict[tuple[str, int], int]:
+        if vendor_id not in self._overrides:
+            self._overrides[vendor_id] = await accounts_db.sla_overrides(
+                self.conn, vendor=vendor_id
+            )
+        return self._overrides[vendor_id]
+
+    async def calendar(self, tier: Tier, ticket: Ticket) -> sla.Calendar:
+        """The responding tier's calendar: the partner's own, or the vendor's."""
+        if tier is Tier.PARTNER and ticket.partner is not None:
+            partner = await self.org(ticket.partner)
+            if partner is not None:
+                return sla.Calendar.of(partner.business_hours, partner.timezone)
+        vendor = await self.vendor(ticket.vendor)
+        return sla.Calendar.of(vendor.business_hours, vendor.timezone)
+
+    async def tier_locale(self, tier: Tier, ticket: Ticket) -> str:
+        org_id = ticket.partner if tier is Tier.PARTNER and ticket.partner else ticket.vendor
+        org = await self.org(org_id)
+        return org.locale if org is not None else "en"
+
+    async def card(
+        self, ticket: Ticket, now: dt.datetime, *, events: bool = False
+    ) -> TicketCard:
+        customer = await self.org(ticket.customer)
+        if customer is None:
+            raise LookupError(f"customer {ticket.customer} is missing")
+        latest: dict[Tier, TicketClock] = {}
+        for clock in ticket.clocks:
+            latest[clock.tier] = clock  # clocks come in id order: keep each tier's last
+        views = []
+        for tier in (Tier.PARTNER, Tier.VENDOR):
+            if tier in latest:
+                views.append(_clock_view(latest[tier], await self.calendar(tier, ticket), now))
+        history: tuple[TicketEvent, ...] = ()
+        if events:
+            history = tuple(await tickets_db.events_of(self.conn, ticket_id=ticket.id))
+        return TicketCard(
+            ticket=ticket,
+            account=await self.account(ticket.ea),
+            vendor=await self.vendor(ticket.vendor),
+            customer=customer,
+            partner=await self.org(ticket.partner) if ticket.partner else None,
+            assignee=await self.contact(ticket.assignee),
+            clocks=tuple(views),
+            events=history,
+        )
+
+
+def _sla_clock(clock: TicketClock) -> sla.Clock:
+    return sla.Clock(
+        started_at=clock.started_at,
+        target=sla.Target(clock.target_minutes, clock.around_the_clock),
+        pauses=clock.pauses,
+        stopped_at=clock.responded_at,
+    )
+
+
+def _clock_view(clock: TicketClock, cal: sla.Calendar, now: dt.datetime) -> ClockView:
+    running = _sla_clock(clock)
+    return ClockView(
+        id=clock.id,
+        tier=clock.tier,
+        started_at=clock.started_at,
+        target=running.target,
+        state=sla.state(running, cal, now),
+        due_at=sla.due_at(running, cal, now),
+        responded_at=clock.responded_at,
+        paused=clock.paused,
+    )
+
+
+def _marks(
+    clock: TicketClock, cal: sla.Calendar, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(warn_at, due_at) cached on the clock row for the reminder scanner."""
+    running = _sla_clock(clock)
+    if clock.responded_at is not None:
+        return None, sla.due_at(running, cal, now)
+    return sla.reminder_instants(running, cal, now)
+
+
+async def _fileable(conn: AsyncConnection, actor: Actor, today: dt.date) -> list[Account]:
+    if actor.is_vendor:
+        if not actor.contact.roles & routing.VENDOR_STAFF:
+            return []
+        return await accounts_db.list_accounts(conn, vendor=actor.org.id)
+    views = await visible_accounts(conn, actor=actor, today=today)
+    if actor.is_partner:
+        views = [v for v in views if v.allows(Permission.FILE_SUPPORT_REQUESTS)]
+    return [v.account for v in views]
+
+
+def _not_found(ticket_id: int) -> NotFound:
+    return NotFound("tickets.not_found", ticket=ticket_ref(ticket_id))
+
+
+async def _visible_ticket(
+    conn: AsyncConnection, actor: Actor, ticket_id: int, today: dt.date
+) -> Ticket:
+    """The ticket, or the same NotFound whether it is missing or outside the view (R8)."""
+    ticket = await tickets_db.get_ticket(conn, ticket_id=ticket_id)
+    if ticket is None:
+        raise _not_found(ticket_id)
+    view = None
+    if actor.is_partner and ticket.partner != actor.org.id:
+        view = await account_view(conn, actor=actor, ea=ticket.ea, today=today)
+    if not can_see_ticket(actor, ticket, view):
+        raise _not_found(ticket_id)
+    return ticket
+
+
+def _clean(text: str | None) -> str:
+    return " ".join((text or "").split()) if text else ""
+
+
+def _require_text(text: str | None, key: str, ticket: Ticket, usage: str | None) -> str:
+    cleaned = (text or "").strip()
+    if not cleaned:
+        raise UserError(key, usage=usage, ticket=ticket.ref)
+    return cleaned[:MAX_TEXT]
+
+
+# --------------------------------------------------------------------------- the work
+
+
+class _Change:
+    """One change to one ticket inside a write transaction: holds the ticket as loaded,
+    records events, moves clocks, and emits the queue and customer messages."""
+
+    def __init__(
+        self, conn: AsyncConnection, cache: _Cache, actor: Actor, ticket: Ticket, now: dt.datetime
+    ) -> None:
+        self.conn = conn
+        self.cache = cache
+        self.actor = actor
+        self.before = ticket
+        self.ticket = ticket
+        self.now = now
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    async def partner(self) -> Organization | None:
+        return await self.cache.org(self.ticket.partner) if self.ticket.partner else None
+
+    async def update(self, **changes: object) -> None:
+        await tickets_db.update_ticket(
+            self.conn, ticket_id=self.ticket.id, at=self.now, **changes
+        )
+        await self.reload()
+
+    async def reload(self) -> None:
+        ticket = await tickets_db.get_ticket(self.conn, ticket_id=self.ticket.id)
+        if ticket is None:  # inside our own transaction: it cannot vanish
+            raise LookupError(self.ticket.ref)
+        self.ticket = ticket
+
+    async def event(self, kind: str, **data: object) -> None:
+        await tickets_db.add_event(
+            self.conn,
+            ticket_id=self.ticket.id,
+            at=self.now,
+            actor=self.actor.email,
+            kind=kind,
+            data={k: v for k, v in data.items() if v is not None},
+        )
+
+    async def audit(self, action: str, **detail: object) -> None:
+        await audit_db.record(
+            self.conn,
+            at=self.now,
+            actor=self.actor.email,
+            action=action,
+            ea=self.ticket.ea,
+            ticket_id=self.ticket.id,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
+
+    # --- clocks ---------------------------------------------------------------------
+
+    async def _save_clock(self, clock: TicketClock) -> None:
+        cal = await self.cache.calendar(clock.tier, self.ticket)
+        warn_at, due_at = _marks(clock, cal, self.now)
+        await tickets_db.update_clock(
+            self.conn,
+            clock_id=clock.id,
+            due_at=due_at,
+            warn_at=warn_at,
+            responded_at=clock.responded_at,
+            pauses=clock.pauses,
+            target_minutes=clock.target_minutes,
+            around_the_clock=clock.around_the_clock,
+        )
+
+    async def first_response(self) -> None:
+        """The holding tier acted: its first-response clock stops (if still running)."""
+        if not routing.holds(self.actor, self.before):
+            return
+        clock = self.ticket.current_clock
+        if clock is not None and clock.responded_at is None:
+            await self._save_clock(dataclasses.replace(clock, responded_at=self.now))
+            await self.reload()
+
+    async def pause(self) -> None:
+        """Waiting on the customer: every running clock stops counting."""
+        for clock in self.ticket.clocks:
+            if clock.responded_at is None and not clock.paused:
+                await self._save_clock(
+                    dataclasses.replace(clock, pauses=(*clock.pauses, (self.now, None)))
+                )
+        await self.reload()
+
+    async def resume(self) -> None:
+        for clock in self.ticket.clocks:
+            if clock.paused:
+                since = clock.pauses[-1][0]
+                await self._save_clock(
+                    dataclasses.replace(clock, pauses=(*clock.pauses[:-1], (since, self.now)))
+                )
+        await self.reload()
+
+    async def retarget(self, severity: int) -> None:
+        """A new severity moves the running clock's target (same start, same pauses)."""
+        clock = self.ticket.current_clock
+        if clock is None or clock.responded_at is not None:
+            return
+        target = await _target(self.cache, self.ticket, severity, self.today)
+        await self._save_clock(
+            dataclasses.replace(
+                clock, target_minutes=target.minutes, around_the_clock=target.around_the_clock
+            )
+        )
+        await self.reload()
+
+    async def start_clock(self, tier: Tier, target: sla.Target) -> None:
+        cal = await self.cache.calendar(tier, self.ticket)
+        warn_at, due_at = sla.reminder_instants(
+            sla.Clock(started_at=self.now, target=target), cal, self.now
+        )
+        await tickets_db.insert_clock(
+            self.conn,
+            ticket_id=self.ticket.id,
+            tier=tier,
+            started_at=self.now,
+            target_minutes=target.minutes,
+            around_the_clock=target.around_the_clock,
+            due_at=due_at,
+            warn_at=warn_at,
+        )
+        await self.reload()
+
+    async def set_status(self, status: Status, **changes: object) -> None:
+        """Move to ``status``; leaving "waiting on customer" resumes the clocks."""
+        if self.ticket.status is Status.WAITING_ON_CUSTOMER and status is not (
+            Status.WAITING_ON_CUSTOMER
+        ):
+            await self.resume()
+        await self.update(status=status, **changes)
+
+    # --- messages -------------------------------------------------------------------
+
+    async def card(self, *, events: bool = False) -> TicketCard:
+        return await self.cache.card(self.ticket, self.now, events=events)
+
+    async def post_to_queue(self) -> None:
+        """The ticket landed in a tier: post it to that tier's queue channel."""
+        card = await self.card()
+        channel = await _queue_channel(self.cache, self.ticket)
+        if channel is None:
+            return
+        locale = await self.cache.tier_locale(self.ticket.tier, self.ticket)
+        await notify.to_channel(
+            self.conn,
+            channel=channel,
+            text=ticket_blocks.queue_text(card, locale),
+            blocks=[b.to_dict() for b in ticket_blocks.queue_message(card, locale)],
+            at=self.now,
+            kind=QUEUE_POST,
+            ticket_id=self.ticket.id,
+        )
+
+    async def update_queue_message(self) -> None:
+        """Refresh the message in the queue the ticket was in before this change."""
+        if await _queue_channel(self.cache, self.before) is None:
+            return
+        card = await self.card()
+        locale = await self.cache.tier_locale(self.before.tier, self.before)
+        blocks = ticket_blocks.queue_message(card, locale, shown_in=self.before.tier)
+        await notify.update_message(
+            self.conn,
+            ticket_id=self.ticket.id,
+            text=ticket_blocks.queue_text(card, locale, shown_in=self.before.tier),
+            blocks=[b.to_dict() for b in blocks],
+            at=self.now,
+        )
+
+    async def tell_customer(self, notice: str, **params: object) -> None:
+        """R9: the customer hears of the change by DM, in its own language; under R2 in
+        the MSP's name, never the vendor's."""
+        opener = await self.cache.contact(self.ticket.opened_by)
+        account = await self.cache.account(self.ticket.ea)
+        email = routing.customer_recipient(self.ticket, opener, account)
+        if email is None or email == self.actor.email:
+            return
+        recipient = await self.cache.contact(email)
+        if recipient is None:
+            return
+        customer = await self.cache.org(self.ticket.customer)
+        locale = recipient.locale or (customer.locale if customer else "en")
+        partner = await self.partner()
+        vendor = await self.cache.vendor(self.ticket.vendor)
+        card = await self.card()
+        text = t(
+            f"tickets.{notice}",
+            locale,
+            sender=routing.notice_sender(self.actor, self.ticket, partner=partner, vendor=vendor),
+            msp=routing.is_msp(partner),
+            ticket=self.ticket.ref,
+            subject=self.ticket.subject,
+            severity=card.severity_label,
+            ea=self.ticket.ea,
+            partner=partner.name if partner else None,
+            vendor=vendor.name,
+            **params,
+        )
+        await notify.to_person(
+            self.conn,
+            email=email,
+            slack_user_id=recipient.slack_user_id,
+            text=text,
+            at=self.now,
+            kind="customer_notice",
+            ticket_id=self.ticket.id,
+        )
+
+    async def outcome(self, message: str, **params: object) -> TicketOutcome:
+        card = await self.card()
+        return TicketOutcome(card=card, message=message, params=_params(card, **params))
+
+
+def _params(card: TicketCard, **extra: object) -> dict[str, object]:
+    clock = card.current_clock
+    return {
+        "ticket": card.ref,
+        "severity": card.severity_label,
+        "ea": card.ticket.ea,
+        "subject": card.ticket.subject,
+        "status": card.ticket.status.value,
+        "tier": card.ticket.tier.value,
+        "holder": card.holder_name,
+        "due": ticket_blocks.slack_date(clock.due_at) if clock and clock.due_at else None,
+        **extra,
+    }
+
+
+async def _queue_channel(cache: _Cache, ticket: Ticket) -> str | None:
+    if ticket.tier is Tier.PARTNER:
+        partner = await cache.org(ticket.partner) if ticket.partner else None
+        return partner.queue_channel if partner else None
+    vendor = await cache.vendor(ticket.vendor)
+    if ticket.queue is Queue.BUSINESS:
+        return vendor.business_queue_channel or vendor.queue_channel
+    return vendor.queue_channel
+
+
+async def _target(cache: _Cache, ticket: Ticket, severity: int, today: dt.date) -> sla.Target:
+    overrides = await cache.overrides(ticket.vendor)
+    contracts = await accounts_db.contracts_on(cache.conn, ea=ticket.ea)
+    level = routing.support_level(contracts, ticket.product, severity, today, overrides)
+    return sla.target_for(level, severity, overrides)
+
+
+async def _begin(
+    store_conn: AsyncConnection, actor: Actor, ticket_id: int, now: dt.datetime
+) -> _Change:
+    cache = _Cache(store_conn)
+    ticket = await _visible_ticket(store_conn, actor, ticket_id, now.date())
+    return _Change(store_conn, cache, actor, ticket, now)
+
+
+def _require_open(ticket: Ticket) -> None:
+    if not ticket.status.is_open:
+        raise Conflict("tickets.conflict_closed", ticket=ticket.ref, status=ticket.status.value)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+async def fileable_accounts(store: Store, actor: Actor, *, now: dt.datetime) -> list[FileableAccount]:
+    """The EAs the actor may open a ticket on (for the "new ticket" modal), with their
+    vendor and products."""
+    async with store.read() as conn:
+        cache = _Cache(conn)
+        found = []
+        for account in await _fileable(conn, actor, now.date()):
+            products = await _products(conn, account.ea)
+            found.append(FileableAccount(account, await cache.vendor(account.vendor), products))
+        return found
+
+
+async def _products(conn: AsyncConnection, ea: str) -> tuple[str, ...]:
+    licensed = await accounts_db.products_of(conn, ea=ea)
+    contracts = await accounts_db.contracts_on(conn, ea=ea)
+    services = [s.service for s in await accounts_db.subscriptions_on(conn, ea=ea)]
+    named = routing.account_products([], contracts, [*licensed, *services])
+    return tuple(named)
+
+
+async def _choose_account(
+    conn: AsyncConnection, actor: Actor, ea: str | None, today: dt.date, usage: str | None
+) -> Account:
+    if ea is not None:
+        view = await account_view(conn, actor=actor, ea=ea, today=today)
+        if view is None:
+            raise NotFound("tickets.ea_not_found", usage=usage, ea=ea)
+        return view.account
+    accounts = await _fileable(conn, actor, today)
+    if len(accounts) == 1:
+        return accounts[0]
+    if not accounts:
+        raise Forbidden("tickets.no_ea_to_file", usage=usage)
+    raise UserError(
+        "tickets.choose_ea", usage=usage, accounts=[(a.ea, a.name) for a in accounts[:25]]
+    )
+
+
+async def open_ticket(
+    store: Store,
+    actor: Actor,
+    *,
+    subject: str,
+    now: dt.datetime,
+    ea: str | None = None,
+    severity: int = 3,
+    product: str | None = None,
+    business: bool = False,
+    description: str | None = None,
+    request_key: str | None = None,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/ticket new`` and the "new ticket" modal (R1, R6).
+
+    ``request_key`` (Slack's trigger id or view id) makes a retry or a double submission
+    answer with the ticket it already opened instead of opening a second one."""
+    subject = _clean(subject)
+    if not subject:
+        raise UserError("tickets.subject_required", usage=usage)
+    if severity not in (1, 2, 3, 4):
+        raise UserError("tickets.bad_severity", usage=usage, value=severity)
+    today = now.date()
+    async with store.write() as conn:
+        cache = _Cache(conn)
+        if request_key is not None:
+            existing = await tickets_db.ticket_id_for_request(conn, request_key=request_key)
+            if existing is not None:
+                return await _already_opened(conn, cache, actor, existing, now)
+        account = await _choose_account(conn, actor, ea, today, usage)
+        if product is not None:
+            product = routing.match_product(
+                product, await _products(conn, account.ea), usage=usage
+            )
+        licenses: list[License] = []
+        if product is not None:
+            licenses = await accounts_db.licenses_of_product(conn, ea=account.ea, product=product)
+        intake = routing.route_intake(
+            actor=actor,
+            account=account,
+            grants=await accounts_db.grants_on(conn, ea=account.ea),
+            licenses=licenses,
+            product=product,
+            business=business,
+            today=today,
+        )
+        ticket_id = await tickets_db.insert_ticket(
+            conn,
+            request_key=request_key,
+            ea=account.ea,
+            customer=account.customer,
+            partner=intake.partner,
+            vendor=account.vendor,
+            tier=intake.tier,
+            queue=intake.queue,
+            severity=severity,
+            subject=subject[:MAX_SUBJECT],
+            product=product,
+            description=(description or "").strip()[:MAX_TEXT] or None,
+            opened_by=actor.email,
+            at=now,
+        )
+        if ticket_id is None:  # the same request won a race an instant ago
+            assert request_key is not None
+            existing = await tickets_db.ticket_id_for_request(conn, request_key=request_key)
+            assert existing is not None
+            return await _already_opened(conn, cache, actor, existing, now)
+        ticket = await tickets_db.get_ticket(conn, ticket_id=ticket_id)
+        assert ticket is not None
+        change = _Change(conn, cache, actor, ticket, now)
+        await change.start_clock(intake.tier, await _target(cache, ticket, severity, today))
+        await change.event(
+            "opened",
+            tier=intake.tier.value,
+            queue=intake.queue.value,
+            partner=intake.partner,
+            severity=severity,
+            product=product,
+        )
+        await change.audit(
+            "ticket.open", tier=intake.tier.value, queue=intake.queue.value, severity=severity
+        )
+        await change.post_to_queue()
+        await change.tell_customer("dm_opened")
+        return dataclasses.replace(await change.outcome("tickets.opened"), created=True)
+
+
+async def _already_opened(
+    conn: AsyncConnection, cache: _Cache, actor: Actor, ticket_id: int, now: dt.datetime
+) -> TicketOutcome:
+    ticket = await _visible_ticket(conn, actor, ticket_id, now.date())
+    card = await cache.card(ticket, now)
+    return TicketOutcome(card=card, message="tickets.opened", params=_params(card), created=False)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+async def show_ticket(
+    store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime
+) -> TicketCard:
+    """``/ticket show``: the ticket with both clocks and its history."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        await change.audit("ticket.show")
+        return await change.card(events=True)
+
+
+async def list_tickets(
+    store: Store,
+    actor: Actor,
+    *,
+    now: dt.datetime,
+    scope: str = "open",
+    severity: int | None = None,
+    ea: str | None = None,
+    limit: int = 50,
+    usage: str | None = None,
+) -> TicketList:
+    """``/ticket list [open|mine|all|breaching] [sev<n>] [ea:<EA>]``, newest first."""
+    if scope not in SCOPES:
+        raise UserError("tickets.bad_scope", usage=usage, value=scope)
+    today = now.date()
+    async with store.write() as conn:
+        cache = _Cache(conn)
+        wanted_ea = None
+        if ea is not None:
+            view = await account_view(conn, actor=actor, ea=ea, today=today)
+            if view is None:
+                raise NotFound("tickets.ea_not_found", usage=usage, ea=ea)
+            wanted_ea = view.account.ea
+        open_only = scope != "all"
+        found = await _tickets_in_view(conn, actor, today, open_only=open_only, severity=severity)
+        if wanted_ea is not None:
+            found = [tk for tk in found if tk.ea == wanted_ea]
+        if scope == "mine":
+            field_name = "opened_by" if actor.is_customer else "assignee"
+            found = [tk for tk in found if getattr(tk, field_name) == actor.email]
+        cards = [await cache.card(tk, now) for tk in found]
+        if scope == "breaching":
+            cards = [c for c in cards if c.breaching]
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=actor.email,
+            action="ticket.list",
+            ea=wanted_ea,
+            detail={"scope": scope, "severity": severity, "count": len(cards)},
+        )
+        return TicketList(tuple(cards[:limit]), scope, severity, wanted_ea)
+
+
+async def _tickets_in_view(
+    conn: AsyncConnection,
+    actor: Actor,
+    today: dt.date,
+    *,
+    open_only: bool,
+    severity: int | None = None,
+    tier: Tier | None = None,
+) -> list[Ticket]:
+    if actor.is_customer:
+        return await tickets_db.list_tickets(
+            conn, customer=actor.org.id, open_only=open_only, severity=severity, tier=tier
+        )
+    if actor.is_vendor:
+        return await tickets_db.list_tickets(
+            conn,
+            vendor=actor.org.id,
+            vendor_visible=True,
+            open_only=open_only,
+            severity=severity,
+            tier=tier,
+        )
+    views = await visible_accounts(conn, actor=actor, today=today)
+    eas = [
+        v.ea
+        for v in views
+        if v.allows(Permission.VIEW_SUPPORT_REQUESTS) or v.allows(Permission.FILE_SUPPORT_REQUESTS)
+    ]
+    return await tickets_db.list_tickets_any(
+        conn, eas=eas, partner=actor.org.id, open_only=open_only, severity=severity, tier=tier
+    )
+
+
+async def home_summary(store: Store, actor: Actor, *, now: dt.datetime) -> HomeSummary:
+    """The App Home: the actor's open tickets with their SLA state; partners and vendor
+    staff also see their queue by severity and what is breaching."""
+    today = now.date()
+    async with store.read() as conn:
+        cache = _Cache(conn)
+        visible = await _tickets_in_view(conn, actor, today, open_only=True)
+        if actor.is_customer:
+            mine = visible[:20]
+        else:
+            mine = [tk for tk in visible if tk.assignee == actor.email][:20]
+        mine_cards = tuple([await cache.card(tk, now) for tk in mine])
+        if actor.is_customer:
+            return HomeSummary(mine=mine_cards)
+        if actor.is_partner:
+            queue = [tk for tk in visible if tk.tier is Tier.PARTNER and tk.partner == actor.org.id]
+        else:
+            queue = [tk for tk in visible if tk.tier is Tier.VENDOR]
+        counts = {sev: 0 for sev in (1, 2, 3, 4)}
+        for tk in queue:
+            counts[tk.severity] = counts.get(tk.severity, 0) + 1
+        cards = [await cache.card(tk, now) for tk in queue]
+        labels: dict[int, str] = {}
+        if actor.is_vendor:
+            vendor = await cache.vendor(actor.org.id)
+            labels = {sev: vendor.severity_label(sev) for sev in counts}
+        return HomeSummary(
+            mine=mine_cards,
+            queue_name=actor.org.name,
+            queue_counts=counts,
+            queue_labels=labels,
+            breaching=tuple(c for c in cards if c.breaching)[:15],
+        )
+
+
+# --------------------------------------------------------------------------- working
+
+
+async def add_note(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    text: str,
+    now: dt.datetime,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/ticket note``: anyone who sees the ticket adds to it. A note by the customer
+    while it waits on them resumes the clock; the holding tier's note is a response."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        note = _require_text(text, "tickets.text_required", ticket, usage)
+        if not ticket.status.is_open:
+            raise Conflict("tickets.conflict_note_closed", ticket=ticket.ref)
+        await change.event("note", text=note)
+        await change.first_response()
+        old_status = ticket.status
+        if routing.is_customer_of(actor, ticket) and old_status is Status.WAITING_ON_CUSTOMER:
+            await change.set_status(Status.IN_PROGRESS)
+            await change.event("resumed")
+        elif routing.holds(actor, ticket) and old_status in (
+            Status.NEW,
+            Status.ACKNOWLEDGED,
+            Status.ESCALATED,
+        ):
+            await change.set_status(Status.IN_PROGRESS)
+        else:
+            await change.update()
+        await change.audit("ticket.note")
+        await change.update_queue_message()
+        if change.ticket.status is not old_status:
+            await change.tell_customer("dm_status", new_status=change.ticket.status.value)
+        return await change.outcome("tickets.noted")
+
+
+async def take(store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime) -> TicketOutcome:
+    """``/ticket take`` and the Take button: the holding tier's member takes it."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        _require_open(ticket)
+        routing.check_holder(
+            actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
+        )
+        if ticket.assignee == actor.email:
+            raise Conflict("tickets.conflict_already_yours", ticket=ticket.ref)
+        await _assign_to(change, actor.contact)
+        return await change.outcome("tickets.taken")
+
+
+async def assign(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    assignee_slack_id: str,
+    now: dt.datetime,
+) -> TicketOutcome:
+    """``/ticket assign <id> <@user>``: hand the ticket to a colleague of the holding tier."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        _require_open(ticket)
+        vendor = await change.cache.vendor(ticket.vendor)
+        partner = await change.partner()
+        routing.check_holder(actor, ticket, vendor=vendor, partner=partner)
+        contact = await directory_db.get_contact_by_slack_id(conn, user_id=assignee_slack_id)
+        if contact is None:
+            raise NotFound("tickets.unknown_assignee", user=assignee_slack_id)
+        in_tier = (
+            contact.org == ticket.partner
+            if ticket.tier is Tier.PARTNER
+            else contact.org == ticket.vendor and bool(contact.roles & routing.VENDOR_STAFF)
+        )
+        if not in_tier:
+            raise UserError(
+                "tickets.assignee_not_holder",
+                ticket=ticket.ref,
+                name=contact.name,
+                holder=vendor.name if ticket.tier is Tier.VENDOR else (partner.name if partner else ""),
+            )
+        if ticket.assignee == contact.email:
+            raise Conflict("tickets.conflict_already_assigned", ticket=ticket.ref, name=contact.name)
+        await _assign_to(change, contact)
+        if contact.email != actor.email:
+            card = await change.card()
+            org = await change.cache.org(contact.org)
+            locale = contact.locale or (org.locale if org else "en")
+            await notify.to_person(
+                conn,
+                email=contact.email,
+                slack_user_id=contact.slack_user_id,
+                text=t(
+                    "tickets.dm_assigned",
+                    locale,
+                    ticket=ticket.ref,
+                    severity=card.severity_label,
+                    subject=ticket.subject,
+                    by=actor.contact.name,
+                ),
+                at=now,
+                kind="assignee_notice",
+                ticket_id=ticket.id,
+            )
+        return await change.outcome("tickets.assigned", name=contact.name)
+
+
+async def _assign_to(change: _Change, contact: Contact) -> None:
+    previous = change.ticket.assignee
+    status = change.ticket.status
+    # Taking a new or freshly escalated ticket acknowledges it.
+    if status in (Status.NEW, Status.ESCALATED):
+        status = Status.ACKNOWLEDGED
+    kind = "taken" if contact.email == change.actor.email else "assigned"
+    await change.event(kind, assignee=contact.email, previous=previous)
+    if kind == "taken":
+        await change.first_response()
+    old_status = change.ticket.status
+    await change.set_status(status, assignee=contact.email)
+    await change.audit(f"ticket.{'take' if kind == 'taken' else 'assign'}", assignee=contact.email)
+    await change.update_queue_message()
+    if change.ticket.status is not old_status:
+        await change.tell_customer("dm_status", new_status=change.ticket.status.value)
+
+
+async def wait_on_customer(
+    store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime, text: str | None = None
+) -> TicketOutcome:
+    """``/ticket wait``: the ticket waits on the customer; the clock pauses until they
+    reply (a note by the customer) or the ticket moves on."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        _require_open(ticket)
+        if not routing.may_wait(actor, ticket):
+            routing.check_holder(
+                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
+            )
+        if ticket.status is Status.WAITING_ON_CUSTOMER:
+            raise Conflict("tickets.conflict_already_waiting", ticket=ticket.ref)
+        question = (text or "").strip()[:MAX_TEXT] or None
+        await change.event("waiting", text=question)
+        await change.first_response()
+        await change.pause()
+        await change.set_status(Status.WAITING_ON_CUSTOMER)
+        await change.audit("ticket.wait")
+        await change.update_queue_message()
+        await change.tell_customer("dm_waiting", question=question)
+        return await change.outcome("tickets.waiting")
+
+
+async def change_severity(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    severity: int,
+    reason: str,
+    now: dt.datetime,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/ticket sev <id> <1-4> <reason…>``: the running clock gets the new target."""
+    if severity not in (1, 2, 3, 4):
+        raise UserError("tickets.bad_severity", usage=usage, value=severity)
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        _require_open(ticket)
+        routing.check_holder(
+            actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
+        )
+        why = _require_text(reason, "tickets.reason_required", ticket, usage)
+        if severity == ticket.severity:
+            raise Conflict("tickets.conflict_same_severity", ticket=ticket.ref, severity=(await change.card()).severity_label)
+        old_label = (await change.card()).severity_label
+        await change.event("severity", severity=severity, previous=ticket.severity, reason=why)
+        await change.first_response()
+        await change.update(severity=severity)
+        await change.retarget(severity)
+        await change.audit("ticket.sev", severity=severity, previous=ticket.severity)
+        await change.update_queue_message()
+        return await change.outcome("tickets.severity_changed", previous=old_label)
+
+
+async def resolve(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    resolution: str,
+    now: dt.datetime,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/ticket resolve <id> <resolution…>``."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        if ticket.status in (Status.RESOLVED, Status.CLOSED):
+            raise Conflict("tickets.conflict_already_resolved", ticket=ticket.ref)
+        if not routing.may_resolve(actor, ticket):
+            routing.check_holder(
+                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
+            )
+        text = _require_text(resolution, "tickets.resolution_required", ticket, usage)
+        await change.event("resolved", resolution=text)
+        await change.first_response()
+        await change.set_status(Status.RESOLVED, resolved_at=now)
+        await change.audit("ticket.resolve")
+        await change.update_queue_message()
+        await change.tell_customer("dm_resolved", resolution=text)
+        return await change.outcome("tickets.resolved")
+
+
+async def reopen(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/ticket reopen <id> <reason…>``: a resolved ticket goes back to work at the tier
+    that had it."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        if ticket.status is Status.CLOSED:
+            raise Conflict("tickets.conflict_closed_for_good", ticket=ticket.ref)
+        if ticket.status is not Status.RESOLVED:
+            raise Conflict("tickets.conflict_not_resolved", ticket=ticket.ref)
+        if not routing.may_reopen(actor, ticket):
+            routing.check_holder(
+                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
+            )
+        why = _require_text(reason, "tickets.reason_required", ticket, usage)
+        await change.event("reopened", reason=why)
+        await change.set_status(Status.IN_PROGRESS, resolved_at=None)
+        await change.audit("ticket.reopen")
+        await change.update_queue_message()
+        await change.tell_customer("dm_reopened", reason=why)
+        return await change.outcome("tickets.reopened")
+
+
+# --------------------------------------------------------------------------- moving tiers
+
+
+async def escalate(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    severity: int | None = None,
+    checklist: Mapping[str, object] | None = None,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/escalate <id> [sev<n>] <reason…>`` (R2–R6): a partner ATC hands a technical
+    ticket to the vendor with the severity they assign; any partner contact forwards a
+    business ticket to the vendor's business queue. The vendor's clock starts; the
+    partner's stays on the card."""
+    if severity is not None and severity not in (1, 2, 3, 4):
+        raise UserError("tickets.bad_severity", usage=usage, value=severity)
+    today = now.date()
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        partner = await change.partner()
+        sev = severity or ticket.severity
+        atcs: Sequence[Contact] = []
+        admins: Sequence[Contact] = []
+        if ticket.partner is not None:
+            atcs = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ATC)
+            admins = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ADMIN)
+        licenses: list[License] = []
+        if ticket.product is not None:
+            licenses = await accounts_db.licenses_of_product(
+                conn, ea=ticket.ea, product=ticket.product
+            )
+        contracts = await accounts_db.contracts_on(conn, ea=ticket.ea)
+        overrides = await change.cache.overrides(ticket.vendor)
+        contract = routing.check_escalation(
+            actor=actor,
+            ticket=ticket,
+            partner=partner,
+            atcs=atcs,
+            admins=admins,
+            severity=sev,
+            reason=reason,
+            licenses=licenses,
+            contracts=contracts,
+            today=today,
+            overrides=overrides,
+            usage=usage,
+        )
+        why = reason.strip()[:MAX_TEXT]
+        await change.event(
+            "escalated",
+            reason=why,
+            severity=sev,
+            previous=ticket.severity if sev != ticket.severity else None,
+            contract=contract.number if contract else None,
+            checklist=dict(checklist) if checklist else None,
+        )
+        await change.first_response()
+        await change.set_status(
+            Status.ESCALATED, tier=Tier.VENDOR, severity=sev, escalated_at=now, assignee=None
+        )
+        await change.start_clock(Tier.VENDOR, _escalation_target(contract, contracts, change.ticket, sev, today, overrides))
+        await change.audit(
+            "ticket.escalate", severity=sev, contract=contract.number if contract else None
+        )
+        await change.update_queue_message()
+        await change.post_to_queue()
+        await change.tell_customer("dm_escalated")
+        return await change.outcome("tickets.escalated", vendor=change.cache_vendor_name)
+
+
+def _escalation_target(
+    contract: Contract | None,
+    contracts: Sequence[Contract],
+    ticket: Ticket,
+    severity: int,
+    today: dt.date,
+    overrides: Mapping[tuple[str, int], int],
+) -> sla.Target:
+    level = (
+        contract.level
+        if contract is not None
+        else routing.support_level(contracts, ticket.product, severity, today, overrides)
+    )
+    return sla.target_for(level, severity, overrides)
+
+
+async def reassign(
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    usage: str | None = None,
+) -> TicketOutcome:
+    """``/reassign <id> <reason…>`` (R7): the vendor hands the ticket back to the partner
+    tier; the partner's queue gets it with the reason, and its clock starts again."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        routing.check_hand_back(actor=actor, ticket=ticket, reason=reason, usage=usage)
+        why = reason.strip()[:MAX_TEXT]
+        await change.event("handed_back", reason=why, partner=ticket.partner)
+        await change.first_response()
+        await change.set_status(Status.IN_PROGRESS, tier=Tier.PARTNER, assignee=None)
+        await change.start_clock(
+            Tier.PARTNER, await _target(change.cache, change.ticket, change.ticket.severity, now.date())
+        )
+        await change.audit("ticket.reassign", partner=ticket.partner)
+        await change.update_queue_message()
+        await change.post_to_queue()
+        await change.tell_customer("dm_handed_back", reason=why)
+        partner = await change.partner()
+        return await change.outcome("tickets.handed_back", partner=partner.name if partner else "")
