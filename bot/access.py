@@ -30,7 +30,6 @@ Rules (DESIGN.md R8–R10):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import notify
+from bot.audit import refusals
 from bot.blocks import accounts as account_blocks
 from bot.domain import Account, Contact, Grant, Organization, OrgKind, Permission, Role
 from bot.errors import Conflict, Forbidden, NotFound, UserError
@@ -48,7 +48,6 @@ from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.text import normalize_email
 from bot.visibility import AccountView, Actor, account_view
-from bot.audit import refusals
 
 USAGE = "accounts.usage_access"
 SUPERUSER_KIND = "superuser"
@@ -209,7 +208,7 @@ async def access_overview(
 
 
 def manager_kind(actor: Actor, view: AccountView) -> str | None:
-    """"customer" (no limits), "partner" (held to its own grant) or None."""
+    """ "customer" (no limits), "partner" (held to its own grant) or None."""
     account = view.account
     if account.superuser is not None and account.superuser == actor.email:
         return "customer"
@@ -239,7 +238,9 @@ async def _partner_org(conn: AsyncConnection, partner: str) -> Organization:
     return org
 
 
-def _check_peer_grant(actor: Actor, own: frozenset[Permission], existing: Grant | None, today: dt.date) -> None:
+def _check_peer_grant(
+    actor: Actor, own: frozenset[Permission], existing: Grant | None, today: dt.date
+) -> None:
     """A managing partner may not override a grant stronger than its own, nor another
     manager's: only the customer can."""
     if existing is None or not existing.active(today) or existing.partner == actor.org.id:
@@ -412,7 +413,11 @@ async def revoke_access(
             now=now,
         )
     return RevokeResult(
-        ea=view.ea, asked_for=view.asked_for, partner=org.id, partner_name=org.name, permissions=held
+        ea=view.ea,
+        asked_for=view.asked_for,
+        partner=org.id,
+        partner_name=org.name,
+        permissions=held,
     )
 
 
@@ -463,7 +468,11 @@ async def _tell_both_sides(
             conn,
             email=account.superuser,
             slack_user_id=superuser.slack_user_id if superuser else None,
-            text=t(f"accounts.notify_superuser_{event}", recipient_locale(superuser, customer), **params),
+            text=t(
+                f"accounts.notify_superuser_{event}",
+                recipient_locale(superuser, customer),
+                **params,
+            ),
             at=now,
             kind="access",
         )
@@ -581,7 +590,9 @@ async def remove_agreement_partner(
             raise NotFound("accounts.no_such_agreement", agreement=agreement)
         org = await directory_db.get_organization(conn, id=partner)
         name = org.name if org else partner
-        if not await accounts_db.remove_agreement_partner(conn, number=found.number, partner=partner):
+        if not await accounts_db.remove_agreement_partner(
+            conn, number=found.number, partner=partner
+        ):
             raise Conflict("accounts.agreement_partner_gone", partner=name, agreement=found.number)
         await audit_db.record(
             conn,
@@ -643,7 +654,12 @@ async def request_superuser_transfer(
     candidate_email = normalize_email(email)
     async with (
         refusals(
-            store, actor=actor, action="superuser.request", now=now, ea=ea, candidate=candidate_email
+            store,
+            actor=actor,
+            action="superuser.request",
+            now=now,
+            ea=ea,
+            candidate=candidate_email,
         ),
         store.write() as conn,
     ):
@@ -659,12 +675,16 @@ async def request_superuser_transfer(
         candidate = await _eligible(conn, account, candidate_email, today)
         if candidate is None or (not customer_side and candidate.org != actor.org.id):
             # Same words whether the person is unknown or just not eligible.
-            raise UserError("accounts.superuser_candidate_refused", ea=account.ea, email=candidate_email)
+            raise UserError(
+                "accounts.superuser_candidate_refused", ea=account.ea, email=candidate_email
+            )
         if account.superuser is None:
             raise Conflict("accounts.no_superuser", ea=account.ea)
         if account.superuser == candidate.email:
             raise Conflict("accounts.already_superuser", ea=account.ea, email=candidate.email)
-        for older in await accounts_db.pending_confirmations(conn, kind=SUPERUSER_KIND, ea=account.ea):
+        for older in await accounts_db.pending_confirmations(
+            conn, kind=SUPERUSER_KIND, ea=account.ea
+        ):
             await accounts_db.decide_confirmation(
                 conn, id=older.id, status=accounts_db.SUPERSEDED, decided_by=None, at=now
             )
@@ -700,7 +720,9 @@ async def request_superuser_transfer(
             by=actor.contact.name,
             days=CONFIRMATION_DAYS,
         )
-        blocks = account_blocks.superuser_confirmation(text, confirmation_id=confirmation_id, locale=locale)
+        blocks = account_blocks.superuser_confirmation(
+            text, confirmation_id=confirmation_id, locale=locale
+        )
         await notify.to_person(
             conn,
             email=account.superuser,
@@ -747,17 +769,19 @@ async def decide_superuser_transfer(
         )
         if request is None or account is None:
             raise NotFound("accounts.no_such_confirmation")
-        if actor.email != request.approver or account.superuser != actor.email:
+        if actor.email != request.approver:
             raise Forbidden("accounts.only_superuser_confirms", ea=account.ea)
         if request.status != accounts_db.PENDING:
             raise Conflict("accounts.confirmation_closed", ea=account.ea, status=request.status)
+        if account.superuser != actor.email:  # the role moved on since the request
+            raise Forbidden("accounts.only_superuser_confirms", ea=account.ea)
         candidate = await _eligible(conn, account, request.subject, today)
         if request.created_at + dt.timedelta(days=CONFIRMATION_DAYS) < now:
             outcome, status = "expired", accounts_db.EXPIRED
         elif not confirm:
             outcome, status = "declined", accounts_db.DECLINED
         elif candidate is None:
-            outcome, status = "cancelled", "cancelled"
+            outcome, status = "cancelled", accounts_db.CANCELLED
         else:
             outcome, status = "confirmed", accounts_db.CONFIRMED
         if not await accounts_db.decide_confirmation(
@@ -779,8 +803,15 @@ async def decide_superuser_transfer(
                 "confirmation": request.id,
             },
         )
-        await _tell_transfer(conn, account=account, request_by=request.requested_by,
-                             candidate=request.subject, actor=actor, outcome=outcome, now=now)
+        await _tell_transfer(
+            conn,
+            account=account,
+            request_by=request.requested_by,
+            candidate=request.subject,
+            actor=actor,
+            outcome=outcome,
+            now=now,
+        )
         candidate_ref = await contact_ref(conn, request.subject)
         assert candidate_ref is not None
     return TransferDecision(
@@ -829,7 +860,3 @@ async def _tell_transfer(
             at=now,
             kind="access",
         )
-
-
-def confirmation_value(confirmation_id: int) -> str:
-    return json.dumps({"confirmation": confirmation_id})

@@ -220,6 +220,8 @@ def _summary(detail: dict[str, object], *, show_keys: bool) -> str:
     """A short ``key: value`` line of an entry's details."""
     parts = []
     for key, value in detail.items():
+        if value is None or value == []:
+            continue
         if isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, dict):

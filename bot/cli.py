@@ -156,6 +156,8 @@ async def _console(settings: Settings, email: str | None, *, seed_demo: bool) ->
     from handlers.console import Console
     from handlers.services import Services
 
+    # The console answers unknown commands itself; Bolt's suggestions are noise here.
+    logging.getLogger("slack_bolt").setLevel(logging.ERROR)
     store = Store(settings.database_url)
     try:
         await store.migrate()
@@ -166,12 +168,15 @@ async def _console(settings: Settings, email: str | None, *, seed_demo: bool) ->
             else:
                 print(f"{_where(settings)} already has data: opening it as it is")
         console = Console(Services(store=store, settings=settings))
-        if email:
-            await console.switch(email)
-        elif seed_demo:
-            print("Try: as alice.martin@acme.example   then   /supportbot whoami")
-        interactive = sys.stdin.isatty()
-        await console.run(sys.stdin, interactive=interactive)
+        await console.start()
+        try:
+            if email:
+                await console.switch(email)
+            elif seed_demo:
+                print("Try: as alice.martin@acme.example   then   /supportbot whoami")
+            await console.run(sys.stdin, interactive=sys.stdin.isatty())
+        finally:
+            await console.stop()
         return 0
     finally:
         await store.dispose()

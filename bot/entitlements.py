@@ -43,11 +43,13 @@ from bot.access import (
 from bot.audit import refusals
 from bot.domain import Contract, LicenseType, OrgKind, Permission
 from bot.errors import Forbidden, UserError
+from bot.render import t
 from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.text import fold
+from bot.tickets import open_ticket
 from bot.visibility import AccountView, Actor, mask_key, visible_accounts
 
 USAGE_EA = "accounts.usage_ea"
@@ -58,7 +60,9 @@ MAX_RENEWAL_DAYS = 730
 MIN_LOOKUP = 3
 MAX_LOOKUP_CUSTOMERS = 20
 
-_DOMAIN_RE = re.compile(r"@?([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)")
+_DOMAIN_RE = re.compile(
+    r"@?([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)"
+)
 
 
 def may_see_entitlements(view: AccountView) -> bool:
@@ -97,7 +101,9 @@ async def my_accounts(store: Store, actor: Actor, *, now: dt.datetime) -> MyAcco
         names = await _names(conn, {a.customer for a in accounts} | {a.vendor for a in accounts})
         until: dict[str, dt.date | None] = {}
         if actor.is_partner:
-            grants = await accounts_db.grants_of_partner(conn, partner=actor.org.id, active_on=today)
+            grants = await accounts_db.grants_of_partner(
+                conn, partner=actor.org.id, active_on=today
+            )
             until = {g.ea: g.until for g in grants}
         lines = tuple(
             AccountLine(
@@ -191,10 +197,10 @@ async def _customers_for(conn: AsyncConnection, query: str) -> list[str]:
     found: dict[str, None] = {}
     domain = _DOMAIN_RE.fullmatch(query.casefold())
     if domain:
-        for org in await accounts_db.customers_with_contact_domain(
+        for org_id in await accounts_db.customers_with_contact_domain(
             conn, domain=domain[1], limit=MAX_LOOKUP_CUSTOMERS
         ):
-            found[org] = None
+            found[org_id] = None
     by_name = await directory_db.find_organizations_by_name(
         conn, text=query.lstrip("@"), kind=OrgKind.CUSTOMER, limit=MAX_LOOKUP_CUSTOMERS
     )
@@ -438,7 +444,7 @@ async def _orders(
     contracts = tuple(
         c
         for c in await accounts_db.contracts_on(conn, ea=account.ea)
-        if any(matches(p) for p in c.products) or not c.products
+        if wanted is None or any(matches(p) for p in c.products)
     )
     subs = [
         s for s in await accounts_db.subscriptions_on(conn, ea=account.ea) if matches(s.service)
@@ -504,6 +510,60 @@ class Renewals:
     can_request_quote: bool  # customers and partners; the vendor does not quote itself
 
 
+async def _renewal_items(
+    conn: AsyncConnection, views: list[AccountView], today: dt.date, end: dt.date
+) -> list[RenewalItem]:
+    """What ends between ``today`` and ``end`` on these EAs, as far as each view allows,
+    soonest first."""
+    order_eas = [v.ea for v in views if v.allows(Permission.VIEW_ORDERS_CONTRACTS)]
+    key_eas = [v.ea for v in views if may_see_entitlements(v)]
+    shows_keys = {v.ea for v in views if v.allows(Permission.VIEW_LICENSE_KEYS)}
+    items: list[RenewalItem] = []
+    if order_eas:
+        for c in await accounts_db.contracts_ending(conn, eas=order_eas, start=today, end=end):
+            items.append(
+                RenewalItem(
+                    kind="contract",
+                    ea=c.ea,
+                    ref=c.number,
+                    ref_id=c.number,
+                    label=", ".join(c.products),
+                    ends=c.ends,
+                    days_left=(c.ends - today).days,
+                )
+            )
+        for s in await accounts_db.subscriptions_ending(conn, eas=order_eas, start=today, end=end):
+            assert s.ends is not None  # the query keeps dated ones only
+            items.append(
+                RenewalItem(
+                    kind="subscription",
+                    ea=s.ea,
+                    ref=s.id,
+                    ref_id=s.id,
+                    label=s.service,
+                    ends=s.ends,
+                    days_left=(s.ends - today).days,
+                )
+            )
+    if key_eas:
+        for lic in await accounts_db.licenses_expiring(conn, eas=key_eas, start=today, end=end):
+            assert lic.expires is not None
+            items.append(
+                RenewalItem(
+                    kind="key",
+                    ea=lic.ea,
+                    ref=lic.key if lic.ea in shows_keys else mask_key(lic.key),
+                    # a button value is visible to the client: never the whole key
+                    ref_id=lic.key[-5:],
+                    label=lic.product,
+                    ends=lic.expires,
+                    days_left=(lic.expires - today).days,
+                )
+            )
+    items.sort(key=lambda i: (i.ends, RENEWAL_KINDS.index(i.kind), i.ea, i.ref))
+    return items
+
+
 async def renewals(
     store: Store, actor: Actor, *, days: int = DEFAULT_RENEWAL_DAYS, now: dt.datetime
 ) -> Renewals:
@@ -514,41 +574,9 @@ async def renewals(
             "accounts.bad_days", usage=USAGE_ENTITLEMENTS, value=str(days), max=MAX_RENEWAL_DAYS
         )
     today = now.date()
-    end = today + dt.timedelta(days=days)
     async with store.write() as conn:
         views = await visible_accounts(conn, actor=actor, today=today)
-        order_eas = [v.ea for v in views if v.allows(Permission.VIEW_ORDERS_CONTRACTS)]
-        key_eas = [v.ea for v in views if may_see_entitlements(v)]
-        shows_keys = {v.ea for v in views if v.allows(Permission.VIEW_LICENSE_KEYS)}
-        items: list[RenewalItem] = []
-        if order_eas:
-            for c in await accounts_db.contracts_ending(conn, eas=order_eas, start=today, end=end):
-                items.append(
-                    RenewalItem(
-                        "contract", c.ea, c.number, c.number, ", ".join(c.products), c.ends,
-                        (c.ends - today).days,
-                    )
-                )
-            for s in await accounts_db.subscriptions_ending(
-                conn, eas=order_eas, start=today, end=end
-            ):
-                assert s.ends is not None
-                items.append(
-                    RenewalItem(
-                        "subscription", s.ea, s.id, s.id, s.service, s.ends, (s.ends - today).days
-                    )
-                )
-        if key_eas:
-            for lic in await accounts_db.licenses_expiring(conn, eas=key_eas, start=today, end=end):
-                assert lic.expires is not None
-                shown = lic.key if lic.ea in shows_keys else mask_key(lic.key)
-                items.append(
-                    RenewalItem(
-                        "key", lic.ea, shown, lic.key[-5:], lic.product, lic.expires,
-                        (lic.expires - today).days,
-                    )
-                )
-        items.sort(key=lambda i: (i.ends, RENEWAL_KINDS.index(i.kind), i.ea, i.ref))
+        items = await _renewal_items(conn, views, today, today + dt.timedelta(days=days))
         await audit_db.record(
             conn,
             at=now,
@@ -559,3 +587,79 @@ async def renewals(
     return Renewals(
         days=days, items=tuple(items), can_request_quote=actor.is_customer or actor.is_partner
     )
+
+
+# --- renewal quote ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    ea: str
+    ticket_id: int
+    ticket: str  # "T-12"
+    created: bool  # False when the same click had already opened it
+
+
+def _unescaped(text: str) -> str:
+    """A rendered message as plain text (the ticket stores text, it escapes on display)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def request_renewal_quote(
+    store: Store,
+    actor: Actor,
+    *,
+    ea: str,
+    kind: str,
+    ref: str,
+    now: dt.datetime,
+    request_key: str | None = None,
+) -> QuoteRequest:
+    """The renewals list's button: open a business ticket asking for a renewal quote of
+    one contract, subscription or key, through ``bot.tickets.open_ticket`` (R6 routes
+    it: a customer's to its partner, a partner's to the vendor's business queue)."""
+    today = now.date()
+    async with refusals(store, actor=actor, action="renewal.quote", now=now, ea=ea, kind=kind):
+        async with store.read() as conn:
+            view = await require_view(conn, actor, ea, today)
+            end = today + dt.timedelta(days=MAX_RENEWAL_DAYS)
+            item = next(
+                (
+                    i
+                    for i in await _renewal_items(conn, [view], today, end)
+                    if i.kind == kind and i.ref_id == ref
+                ),
+                None,
+            )
+            if item is None:
+                raise UserError("accounts.renewal_item_gone", ea=view.ea)
+        subject = t(
+            "accounts.quote_subject",
+            actor.locale,
+            kind=item.kind,
+            ref=item.ref,
+            label=item.label,
+            ends=item.ends.isoformat(),
+        )
+        outcome = await open_ticket(
+            store,
+            actor,
+            subject=_unescaped(subject),
+            now=now,
+            ea=view.ea,
+            business=True,
+            request_key=request_key,
+        )
+    ticket = outcome.card.ticket
+    if outcome.created:
+        async with store.write() as conn:
+            await audit_db.record(
+                conn,
+                at=now,
+                actor=actor.email,
+                action="renewal.quote_requested",
+                ea=view.ea,
+                ticket_id=ticket.id,
+                detail={"kind": item.kind, "ref": item.ref, "ends": item.ends.isoformat()},
+            )
+    return QuoteRequest(ea=view.ea, ticket_id=ticket.id, ticket=ticket.ref, created=outcome.created)

@@ -1,26 +1,62 @@
 """FAQ search: finds the entry a free-text question (French or English) is about.
 
 Method. Each entry is one document made of its titles, phrasings and keywords in both
-languages; questions and documents go through the same analysis: acronyms and
-multi-word terms folded into one token ("not for resale" → ``nfr``, "compte éligible"
-→ ``ea``), accents removed, US spellings mapped to British ones, stop words dropped,
-then each word stemmed with both Snowball stemmers (French and English) and tagged with
-its synonym group, if any ("facture"/"billing"/"invoice" → ``~invoice``). A document
-is indexed under the stem of its own language. Scoring is Okapi BM25 (k1=1.2, b=0.75);
-a question word counts once, with the best of its forms (French stem, English stem,
-synonym group), so a bilingual match is never counted twice and an exact word beats
-its synonym group (rarer, hence higher idf). A word absent from the index is replaced
-by the nearest index word within Levenshtein distance 1 (2 from 8 letters on), which
-absorbs most typos. The score is normalised to [0, 1] by the question's own maximum:
-the sum, over its words, of the idf each would earn by matching once (unknown words
-count with the mean idf), so a score says how much of the question was recognised.
+languages. Questions and documents go through the same analysis: acronyms and
+multi-word terms become one token ("not for resale" → ``nfr``, "compte éligible" →
+``ea``), accents are removed, US spellings mapped to British ones, and each word is
+stemmed with both Snowball stemmers (French and English) and tagged with its synonym
+group, if any ("facture", "billing", "invoice" → ``~invoice``). No stop-word list: idf
+already makes "how" or "le" weigh next to nothing, and words such as "who" or "why" do
+tell entries apart. The score adds two parts:
 
-Why this method (measured on the held-out set ``tests/faq_devset.yml``, 296 questions,
-37 entries, 4 French and 4 English each; top-1 accuracy):
-{RESULTS}
-Everything is precomputed at load (postings, idf, length norms, the typo vocabulary);
-a question costs a few dictionary look-ups per word and at most one fuzzy scan of the
-vocabulary (cached), well under the 2 ms budget (see ``bench/bench_faq.py``).
+* Okapi BM25 (k1=1.2, b=0.75) over those terms, a document indexed under the stems of
+  its own language. A question word counts once, with the best of its forms (French
+  stem, English stem, synonym group): a bilingual match is never counted twice, and an
+  exact word beats its synonym group (rarer, so higher idf). A word absent from the
+  index is replaced by the nearest index word within Levenshtein distance 1 (2 from 8
+  letters on), which absorbs most typos. The sum is divided by the question's own
+  maximum (each word's idf, at least ``IDF_FLOOR``, unknown words at the mean idf), and
+  scaled down when even its rarest word is common (``INFORMATIVE_IDF``), so the score
+  says how much of the question was recognised, not just which entry is closest.
+* The cosine similarity of character-trigram TF-IDF vectors of the same words, which
+  rewards partial words, inflections and typos that the word level misses; it re-ranks
+  the ten best BM25 matches (re-ranking all entries changed no result on the sets
+  below, at twice the cost).
+
+Final score = 0.7 × BM25 part + 0.3 × trigram part, in [0, 1]. A question in which no
+word is recognised, even allowing for typos, matches nothing.
+
+Why this method. Top-1 accuracy (%) on ``tests/faq_devset.yml`` (dev: 296 held-out
+questions, 4 French and 4 English per entry), on a second set written later (fresh: 148
+questions, 2 + 2 per entry; three of its misses led to metadata fixes), and on dev +
+fresh with one random typo (deletion, swap, substitution or doubled letter) in a word of
+5+ letters, two random seeds:
+
+    method                                    dev    fresh  typo a  typo b
+    BM25 on accent-folded words               96.3   93.2   89.6    89.2
+    + Snowball stems, French and English      96.6   96.6   91.2    89.9
+    + multi-word terms, acronyms, spellings   97.3   97.3   88.5    88.5
+    + synonym groups                          98.3   97.3   89.2    90.1
+    + typo correction                         98.3   97.3   96.2    95.3
+    nearest phrasing (BM25 per text, max)     93.6   85.1   89.4    88.7
+    trigram TF-IDF cosine alone               94.6   93.9   92.3    91.7
+    0.5 BM25 + 0.5 trigram                    98.6   97.3   97.3    96.2
+    0.7 BM25 + 0.3 trigram (chosen)           99.0   97.3   96.8    95.9
+
+Top-3 accuracy of the chosen method: 99.7 (dev) and 100 (fresh). Scoring whole entries
+beats matching the single nearest phrasing: many questions mix words that no single
+phrasing holds together. The weights mattered less than the metadata: enriching the
+phrasings and keywords moved accuracy far more than any parameter (BM25 k1/b, field
+weights, trigram sizes 3 to 5 all stayed within one or two questions), so they are
+kept at textbook values. The confidence rule (``bot.faq``: score ≥ 0.3 and 10 % ahead
+of the runner-up) answers 88 % of the dev, fresh and "typo a" questions directly, 99.5 %
+of them rightly, and offers a choice for the rest; of 33 vague or off-topic questions
+tried ("recette de crêpes", "how do I", "qui", "help"…), 4 pass it.
+
+Everything is precomputed at load (postings with their final BM25 weights, idf, trigram
+vectors, the typo vocabulary); a question costs a few dictionary look-ups per word and
+at most one fuzzy scan of the vocabulary per unknown word (cached): about 0.1 to 0.2 ms,
+well under the 2 ms budget (``python bench/bench_faq.py``).
 """
 
 from __future__ import annotations
@@ -37,14 +73,20 @@ import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-__all__ = ["Document", "SearchIndex", "analyze", "fold"]
+__all__ = ["Document", "SearchIndex", "fold"]
 
 K1 = 1.2
 B = 0.75
 # Smallest weight a recognised word has in a question's own maximum: words found in
 # every entry ("how", "le") weigh almost nothing in the ranking, but a question made
 # only of them must not look like a perfect match.
-IDF_FLOOR = 0.3
+IDF_FLOOR = 1.0
+# Idf of the rarest word a question needs for its score not to be scaled down.
+INFORMATIVE_IDF = 1.5
+# Share of the word-level BM25 score in the final score; the rest is the trigram cosine.
+BM25_WEIGHT = 0.7
+# How many of the best BM25 matches the trigram cosine re-ranks.
+RERANK = 10
 
 # Case-sensitive acronyms: "SA" is Software Assurance, "sa" is a French possessive.
 _ACRONYMS = {"SA": " softwareassurance ", "VS": " visualstudio "}
@@ -61,7 +103,8 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"comptes? eligibles?|entitlement accounts?", "ea"),
     (r"partner activation codes?|codes? d'?activation (?:du )?partenaires?", "pac"),
     (r"authori[sz]ed technical contacts?|contacts? techniques? autorises?", "atc"),
-    (r"managed (?:service|services) providers?|fournisseurs? de services? (?:manages|geres)", "msp"),
+    (r"managed services? providers?", "msp"),
+    (r"fournisseurs? de services? (?:manages|geres)", "msp"),
     (r"global support services?", "gss"),
     (r"volume licen[cs]ing service cent(?:er|re)", "vlsc"),
     (r"centre de (?:gestion des )?licences en volume", "vlsc"),
@@ -70,13 +113,24 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"mots? de passe", "password"),
     (r"sign(?:ed|ing)?[ -]?(?:in|on)|log(?:ged|ging)?[ -]?(?:in|on)", "login"),
     (r"look[ -]?ups?", "lookup"),
-    (r"end[ -]?(?:users?|customers?)|clients? finaux|client final|utilisateurs? finaux|utilisateur final", "enduser"),
+    (r"end[ -]?(?:users?|customers?)", "enduser"),
+    (r"(?:clients?|utilisateurs?) fina(?:l|ux)", "enduser"),
     (r"24 ?(?:/|x|h ?/ ?) ?7|24 ?h ?24|(?:a)?round the clock|jour et nuit", "247"),
     (r"e[ -]?mails?|courriels?|mails?", "email"),
     (r"open[ -]licen[cs]es?|licences? open", "openlicense"),
 )
-_PHRASE_RE = [(re.compile(r"\b(?:" + p + r")\b"), f" {r} ") for p, r in _PHRASES]
+# One pass over the text: alternative i is group "p<i>"; at a given position the first
+# listed alternative wins.
+_PHRASE_RE = re.compile(
+    "|".join(rf"\b(?P<p{i}>{pattern})\b" for i, (pattern, _) in enumerate(_PHRASES))
+)
 
+
+def _phrase_token(match: re.Match[str]) -> str:
+    return f" {_PHRASES[int(str(match.lastgroup)[1:])][1]} "
+
+
+# US spellings, and misspellings too short for typo correction, on single words.
 _SPELLING = {
     "license": "licence",
     "licenses": "licences",
@@ -100,55 +154,74 @@ _SPELLING = {
     "p2": "sev",
 }
 
-_SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
-    "ticket": ("ticket", "tickets", "case", "cases", "cas", "request", "requests", "demande",
-               "demandes", "requete", "requetes", "incident", "incidents", "sr"),
-    "key": ("key", "keys", "cle", "cles", "licence", "licences", "serial"),
-    "ea": ("ea", "eas", "account", "accounts", "compte", "comptes"),
-    "support": ("support", "assistance", "helpdesk", "hotline", "help", "aide", "depannage"),
-    "customer": ("customer", "customers", "client", "clients", "enduser"),
-    "reseller": ("reseller", "resellers", "revendeur", "revendeurs", "integrator",
-                 "integrators", "integrateur", "integrateurs", "var"),
-    "distributor": ("distributor", "distributors", "distributeur", "distributeurs",
-                    "grossiste", "grossistes", "wholesaler", "wholesalers", "disti",
-                    "distribution"),
-    "invoice": ("invoice", "invoices", "facture", "factures", "billing", "bill", "bills",
-                "facturation", "charges", "factured", "invoiced"),
-    "discount": ("discount", "discounts", "remise", "remises", "reduction", "reductions",
-                 "rebate", "rabais"),
-    "renew": ("renew", "renewal", "renewals", "renewed", "renouveler", "renouvellement",
-              "renouvellements", "renouvele", "renouvelees", "prolonger", "extend",
-              "extension", "reconduction"),
-    "merge": ("merge", "merging", "merged", "fusion", "fusionner", "fusionne", "combine",
-              "consolidate", "regrouper", "consolider", "aggregate", "agreger", "unify",
-              "reunir"),
-    "severity": ("severity", "severities", "sev", "gravite", "gravites", "severite",
-                 "priority", "priorite", "criticite", "urgence", "criticality"),
-    "login": ("login", "logon", "identifiant", "identifiants", "credentials", "username",
-              "password", "connexion", "mdp", "logins"),
-    "delete": ("delete", "remove", "supprimer", "retirer", "effacer", "enlever", "revoke",
-               "revoquer", "withdraw", "deleted", "removed", "removal", "suppression"),
-    "find": ("find", "search", "lookup", "trouver", "retrouver", "chercher", "rechercher",
-             "recherche", "locate", "localiser", "retrieve", "recuperer"),
-    "expired": ("expired", "expire", "expiree", "expirees", "expires", "perime", "perimee",
-                "perimees", "perimes", "lapsed", "outdated", "obsolete", "obsoletes"),
-    "evaluation": ("eval", "evals", "evaluation", "evaluations", "trial", "trials",
-                   "essai", "essais"),
-    "order": ("order", "orders", "ordering", "ordered", "commande", "commandes", "commander",
-              "po", "bc", "buy", "buying", "bought", "purchase", "purchased", "acheter",
-              "achat", "achats", "achete", "achetes"),
-    "contact": ("contact", "contacts", "contacting", "call", "calling", "phone", "reach",
-                "contacter", "joindre", "appeler", "telephoner", "telephone", "ring"),
-    "allowed": ("allowed", "authorised", "permitted", "entitled", "cleared", "may",
-                "autorise", "autorises", "habilite", "habilites", "droit", "permission",
-                "permissions", "rights", "droits"),
-    "escalate": ("escalate", "escalation", "escalated", "escalade", "escalader",
-                 "escalades", "remonter"),
-    "organisation": ("organisation", "organisations", "org", "orgs"),
-    "vendor": ("vendor", "editeur", "vmware", "gss"),
-    "onboard": ("onboard", "onboarding", "integration", "integrer", "integrate"),
+# Synonym groups: words that ask for the same thing, across and within languages.
+_SYNONYM_GROUPS: dict[str, str] = {
+    "ticket": (
+        "ticket tickets case cases cas request requests demande demandes requete requetes incident "
+        "incidents sr"
+    ),
+    "key": "key keys cle cles licence licences serial",
+    "ea": "ea eas account accounts compte comptes",
+    "support": "support assistance helpdesk hotline help aide depannage",
+    "customer": "customer customers client clients enduser",
+    "reseller": (
+        "reseller resellers revendeur revendeurs integrator integrators integrateur integrateurs "
+        "var"
+    ),
+    "distributor": (
+        "distributor distributors distributeur distributeurs grossiste grossistes wholesaler "
+        "wholesalers disti distribution"
+    ),
+    "invoice": (
+        "invoice invoices facture factures billing bill bills facturation charges invoiced"
+    ),
+    "discount": "discount discounts remise remises reduction reductions rebate rabais",
+    "renew": (
+        "renew renewal renewals renewed renouveler renouvellement renouvellements renouvele "
+        "renouvelees prolonger extend extension reconduction"
+    ),
+    "merge": (
+        "merge merging merged fusion fusionner fusionne combine consolidate regrouper consolider "
+        "aggregate agreger unify reunir"
+    ),
+    "severity": (
+        "severity severities sev gravite gravites severite priority priorite criticite urgence "
+        "criticality"
+    ),
+    "login": (
+        "login logon identifiant identifiants credentials username password connexion mdp logins"
+    ),
+    "delete": (
+        "delete remove supprimer retirer effacer enlever revoke revoquer withdraw deleted removed "
+        "removal suppression"
+    ),
+    "find": (
+        "find search lookup trouver retrouver chercher rechercher recherche locate localiser "
+        "retrieve recuperer"
+    ),
+    "expired": (
+        "expired expire expiree expirees expires perime perimee perimees perimes lapsed outdated "
+        "obsolete obsoletes"
+    ),
+    "evaluation": "eval evals evaluation evaluations trial trials essai essais",
+    "order": (
+        "order orders ordering ordered commande commandes commander po bc buy buying bought "
+        "purchase purchased acheter achat achats achete achetes"
+    ),
+    "contact": (
+        "contact contacts contacting call calling phone reach contacter joindre appeler telephoner "
+        "telephone ring"
+    ),
+    "allowed": (
+        "allowed authorised permitted entitled cleared may autorise autorises habilite habilites "
+        "droit permission permissions rights droits"
+    ),
+    "escalate": "escalate escalation escalated escalade escalader escalades remonter",
+    "organisation": "organisation organisations org orgs",
+    "vendor": "vendor editeur vmware gss",
+    "onboard": "onboard onboarding integration integrer integrate",
 }
-_SYNONYMS = {word: group for group, words in _SYNONYM_GROUPS.items() for word in words}
+_SYNONYMS = {word: group for group, words in _SYNONYM_GROUPS.items() for word in words.split()}
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
@@ -170,14 +243,11 @@ def _words(text: str) -> list[str]:
     """Folded words of ``text`` after phrase and spelling handling (single letters dropped)."""
     text = _ACRONYM_RE.sub(lambda m: _ACRONYMS[m.group(1)], text)
     text = fold(text)
-    for pattern, replacement in _PHRASE_RE:
-        text = pattern.sub(replacement, text)
-    words = []
+    text = _PHRASE_RE.sub(_phrase_token, text)
+    words: list[str] = []
     for token in _TOKEN.findall(text):
         token = _SPELLING.get(token, token)
-        for word in _LETTER_DIGIT.split(token) if token not in _SYNONYMS else (token,):
-            if len(word) > 1:
-                words.append(word)
+        words.extend(w for w in _LETTER_DIGIT.split(token) if len(w) > 1)
     return words
 
 
@@ -186,6 +256,7 @@ def _stem(word: str, language: str) -> str:
     return str(_STEMMERS[language].stemWord(word))
 
 
+@lru_cache(maxsize=65536)
 def _forms(word: str) -> tuple[str, ...]:
     """Index terms a question word may match: its stems in each language, its group."""
     forms = dict.fromkeys(_stem(word, lang) for lang in LANGUAGES)
@@ -195,10 +266,10 @@ def _forms(word: str) -> tuple[str, ...]:
     return tuple(forms)
 
 
-def analyze(text: str, language: str) -> list[str]:
-    """Index terms of a document text written in ``language``."""
+def _terms(words: Iterable[str], language: str) -> list[str]:
+    """Index terms of a document's words written in ``language``."""
     terms = []
-    for word in _words(text):
+    for word in words:
         terms.append(_stem(word, language))
         group = _SYNONYMS.get(word)
         if group is not None:
@@ -214,47 +285,46 @@ class Document:
     texts: Sequence[tuple[str, str, float]]
 
 
+def _trigrams(words: Iterable[str]) -> Counter[str]:
+    grams: Counter[str] = Counter()
+    for word in words:
+        padded = f"#{word}#"
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
 class SearchIndex:
-    """BM25 index over a few dozen bilingual documents; see the module docstring."""
+    """Bilingual BM25 + trigram index over a few dozen documents; see the module docstring."""
 
     def __init__(self, documents: Iterable[Document]) -> None:
         self._keys: list[str] = []
-        term_weights: list[Counter[str]] = []
+        term_weights: list[dict[str, float]] = []
+        gram_weights: list[dict[str, float]] = []
         vocabulary: Counter[str] = Counter()
         for document in documents:
-            weights: Counter[str] = Counter()
+            terms: dict[str, float] = defaultdict(float)
+            grams: dict[str, float] = defaultdict(float)
             for text, language, weight in document.texts:
                 if language not in _STEMMERS:
                     raise ValueError(f"{document.key}: unsupported language {language!r}")
-                for term in analyze(text, language):
-                    weights[term] += weight
-                vocabulary.update(_words(text))
+                words = _words(text)
+                for term in _terms(words, language):
+                    terms[term] += weight
+                for gram, n in _trigrams(words).items():
+                    grams[gram] += n * weight
+                vocabulary.update(words)
             self._keys.append(document.key)
-            term_weights.append(weights)
+            term_weights.append(terms)
+            gram_weights.append(grams)
         if not self._keys:
             raise ValueError("a search index needs at least one document")
-
-        count = len(self._keys)
-        lengths = [sum(w.values()) for w in term_weights]
-        average = sum(lengths) / count
-        frequency: Counter[str] = Counter()
-        for weights in term_weights:
-            frequency.update(weights.keys())
-        self._idf = {
-            term: math.log(1 + (count - n + 0.5) / (n + 0.5)) for term, n in frequency.items()
-        }
+        self._idf, self._postings = _bm25_postings(term_weights)
         self._mean_idf = sum(self._idf.values()) / len(self._idf)
-        # Postings hold the finished BM25 weight of a term in a document.
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for index, weights in enumerate(term_weights):
-            norm = K1 * (1 - B + B * lengths[index] / average)
-            for term, tf in weights.items():
-                postings[term].append((index, self._idf[term] * tf * (K1 + 1) / (tf + norm)))
-        self._postings = dict(postings)
+        self._gram_idf, self._gram_vectors = _trigram_vectors(gram_weights)
         # Typo vocabulary, most frequent first so that ties favour common words.
         self._vocabulary = [w for w, _ in vocabulary.most_common() if len(w) >= 4]
         self._known = frozenset(vocabulary)
-        self._correct = lru_cache(maxsize=4096)(self._nearest_word)
+        self._nearest = lru_cache(maxsize=4096)(self._nearest_word)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -273,24 +343,24 @@ class SearchIndex:
         forms = tuple(f for f in _forms(word) if f in self._postings)
         if forms or word in self._known:
             return forms
-        nearest = self._correct(word)
+        nearest = self._nearest(word)
         if nearest is None:
             return ()
         return tuple(f for f in _forms(nearest) if f in self._postings)
 
-    def search(self, question: str, limit: int = 3) -> list[tuple[str, float]]:
-        """The best ``limit`` documents as (key, score in [0, 1]), best first.
-
-        Documents that match no word of the question are left out.
-        """
+    def _bm25(self, words: Iterable[str]) -> dict[int, float]:
+        """BM25 scores divided by the question's own maximum (see the module docstring)."""
         scores: dict[int, float] = defaultdict(float)
         ceiling = 0.0
-        for word in dict.fromkeys(_words(question)):
+        informative = 0.0
+        for word in words:
             forms = self._word_forms(word)
             if not forms:
                 ceiling += self._mean_idf * (K1 + 1)
                 continue
-            ceiling += max(IDF_FLOOR, *(self._idf[f] for f in forms)) * (K1 + 1)
+            idf = max(self._idf[f] for f in forms)
+            informative = max(informative, idf)
+            ceiling += max(IDF_FLOOR, idf) * (K1 + 1)
             best: dict[int, float] = {}
             for form in forms:
                 for index, weight in self._postings[form]:
@@ -298,7 +368,80 @@ class SearchIndex:
                         best[index] = weight
             for index, weight in best.items():
                 scores[index] += weight
-        if not scores or ceiling <= 0:
+        if not scores:
+            return {}
+        # A question made only of words found nearly everywhere ("qui", "help") is not
+        # recognised, however well it matches.
+        scale = min(1.0, informative / INFORMATIVE_IDF) / ceiling
+        return {i: s * scale for i, s in scores.items()}
+
+    def _cosine(self, words: Iterable[str], candidates: Iterable[int]) -> dict[int, float]:
+        """Cosine similarity of the question's trigram TF-IDF vector with each candidate."""
+        vector = [
+            (gram, (1 + math.log(n)) * self._gram_idf[gram])
+            for gram, n in _trigrams(words).items()
+            if gram in self._gram_idf
+        ]
+        norm = math.sqrt(sum(v * v for _, v in vector))
+        if not norm:
+            return {}
+        scores = {}
+        for index in candidates:
+            weights = self._gram_vectors[index]
+            scores[index] = sum(v * weights.get(gram, 0.0) for gram, v in vector) / norm
+        return scores
+
+    def search(self, question: str, limit: int = 3) -> list[tuple[str, float]]:
+        """The best ``limit`` documents as (key, score in [0, 1]), best first.
+
+        Empty when no word of the question is recognised, even allowing for typos.
+        """
+        words = list(dict.fromkeys(_words(question)))
+        lexical = self._bm25(words)
+        if not lexical:
             return []
+        # Trigrams only re-rank the best lexical matches: measured, it changes no result
+        # and halves the time of a search.
+        candidates = sorted(lexical, key=lambda i: (-lexical[i], i))[: max(RERANK, limit)]
+        fuzzy = self._cosine(words, candidates)
+        scores = {
+            i: BM25_WEIGHT * lexical[i] + (1 - BM25_WEIGHT) * fuzzy.get(i, 0.0) for i in candidates
+        }
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [(self._keys[i], min(1.0, s / ceiling)) for i, s in ranked]
+        return [(self._keys[i], min(1.0, s)) for i, s in ranked]
+
+
+def _bm25_postings(
+    documents: Sequence[Mapping[str, float]],
+) -> tuple[dict[str, float], dict[str, list[tuple[int, float]]]]:
+    """Idf per term, and per term the finished BM25 weight of each document holding it."""
+    count = len(documents)
+    lengths = [sum(d.values()) for d in documents]
+    average = sum(lengths) / count
+    frequency: Counter[str] = Counter()
+    for terms in documents:
+        frequency.update(terms.keys())
+    idf = {term: math.log(1 + (count - n + 0.5) / (n + 0.5)) for term, n in frequency.items()}
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for index, terms in enumerate(documents):
+        norm = K1 * (1 - B + B * lengths[index] / average)
+        for term, tf in terms.items():
+            postings[term].append((index, idf[term] * tf * (K1 + 1) / (tf + norm)))
+    return idf, dict(postings)
+
+
+def _trigram_vectors(
+    documents: Sequence[Mapping[str, float]],
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Smoothed idf per gram, and each document's L2-normalised TF-IDF vector."""
+    count = len(documents)
+    frequency: Counter[str] = Counter()
+    for grams in documents:
+        frequency.update(grams.keys())
+    idf = {gram: math.log((count + 1) / (n + 1)) + 1 for gram, n in frequency.items()}
+    vectors = []
+    for grams in documents:
+        vector = {gram: (1 + math.log(tf)) * idf[gram] for gram, tf in grams.items()}
+        norm = math.sqrt(sum(v * v for v in vector.values()))
+        vectors.append({gram: value / norm for gram, value in vector.items()})
+    return idf, vectors

@@ -188,7 +188,6 @@ class Checker:
             k for k, v in self.existing.orgs.items() if v is OrgKind.VENDOR
         }
         self.contact_orgs: dict[str, str] = dict(self.existing.contacts)
-        self.contact_roles: dict[str, frozenset[Role]] = {}
         self.account_customers: dict[str, str] = dict(self.existing.accounts)
         self.accepted_accounts: dict[str, int] = {}  # path -> index in data.accounts
         self.merges: dict[str, str] = {}  # ea -> merged_into, of this document
@@ -427,6 +426,10 @@ class Checker:
 
     def vendor(self, path: str, item: dict[str, Any]) -> None:
         vid = self.slug(item, path)
+        # Known from here on, even if another field is wrong: references to it then
+        # resolve, and the report shows that field alone instead of a cascade.
+        self.org_kinds[vid] = OrgKind.VENDOR
+        self.vendor_ids.add(vid)
         labels_raw = item.get("severity_labels")
         labels: dict[int, str] = {n: f"Sev {n}" for n in range(1, 5)}
         if labels_raw is not None:
@@ -458,8 +461,6 @@ class Checker:
             timezone=self.timezone(item, path, "UTC"),
             business_hours=self.hours(item, path, "mon-fri 08:00-20:00"),
         )
-        self.org_kinds[vid] = OrgKind.VENDOR
-        self.vendor_ids.add(vid)
         self.data.vendors.append(vendor)
 
     def sla_target(self, path: str, item: dict[str, Any]) -> None:
@@ -496,6 +497,7 @@ class Checker:
         kind = self.choice(kind_text, f"{path}.kind", OrgKind, "organization kind")
         if kind is OrgKind.VENDOR:
             raise self.fail(f"{path}.kind", "vendors go in the vendors section")
+        self.org_kinds[oid] = kind  # known from here on (see vendor)
         partner_type = None
         type_text = self.text(item, path, "partner_type", required=kind is OrgKind.PARTNER)
         if type_text is not None:
@@ -514,7 +516,6 @@ class Checker:
             business_hours=self.hours(item, path, "mon-fri 09:00-18:00"),
             queue_channel=self.channel(item, path, "queue_channel"),
         )
-        self.org_kinds[oid] = kind
         self.data.organizations.append(org)
 
     def contact(self, path: str, item: dict[str, Any]) -> None:
@@ -527,6 +528,7 @@ class Checker:
         kind = self.org_kinds.get(org)
         if kind is None:
             raise self.fail(f"{path}.org", f"no organization or vendor {org!r}")
+        self.contact_orgs[email] = org  # known from here on (see vendor)
         roles: set[Role] = set()
         role_names = self.strings(item, path, "roles", required=True)
         if not role_names:
@@ -548,8 +550,6 @@ class Checker:
             roles=frozenset(roles),
             locale=self.locale(item, path, required=False),
         )
-        self.contact_orgs[email] = org
-        self.contact_roles[email] = contact.roles
         self.data.contacts.append(contact)
 
     def account(self, path: str, item: dict[str, Any]) -> None:
@@ -565,6 +565,7 @@ class Checker:
             kinds=(OrgKind.CUSTOMER,),
             what="customer",
         )
+        self.account_customers[ea] = customer  # known from here on (see vendor)
         superuser = self.text(item, path, "superuser", required=False, max_length=EMAIL_LENGTH)
         if superuser is not None:
             superuser = normalize_email(superuser)
@@ -580,7 +581,6 @@ class Checker:
             name=self.req(item, path, "name"),
             superuser=superuser,
         )
-        self.account_customers[ea] = customer
         self.accepted_accounts[path] = len(self.data.accounts)
         self.data.accounts.append(account)
 

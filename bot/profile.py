@@ -37,8 +37,8 @@ def whoami(actor: Actor, *, locale: str) -> tuple[str, list[Block]]:
 async def help_for(store: Store, actor: Actor, *, locale: str) -> tuple[str, list[Block]]:
     """The commands this actor may use, by role (what others may do is left out)."""
 
-    def line(name: str, **params: object) -> str:
-        return t(f"supportbot.{name}", locale, **params)
+    def line(message: str, /, **params: object) -> str:
+        return t(f"supportbot.{message}", locale, **params)
 
     tickets = ["cmd_ticket_modal", "cmd_ticket_new", "cmd_ticket_show", "cmd_ticket_list", "cmd_ticket_note"]
     accounts = ["cmd_ea", "cmd_entitlements", "cmd_access"]

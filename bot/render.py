@@ -76,6 +76,8 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # Slack user ids (U…, or W… on Enterprise Grid): upper-case letters and digits.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
+# Never valid unencoded in a URL, and each would end or split a Slack link.
+_NOT_IN_URL = re.compile(r"[\s<>\"]")
 # Trailing piece that would be broken by a cut: an entity (``&amp``) or an unclosed
 # ``<…`` link/mention.
 _BROKEN_ENTITY = re.compile(r"&[a-z]{0,4}$")
@@ -113,10 +115,10 @@ def truncate(text: str, limit: int) -> str:
 
 
 def link(url: object, label: object) -> Markup:
-    """A Slack link ``<url|label>``; a URL that is not http(s)/mailto prints the label only."""
+    """A Slack link ``<url|label>``; anything but a clean http(s)/mailto URL prints the label."""
     text = slack_escape(label)
     target = str(url).strip()
-    if not target.lower().startswith(_LINK_SCHEMES) or any(c.isspace() for c in target):
+    if not target.lower().startswith(_LINK_SCHEMES) or _NOT_IN_URL.search(target):
         return Markup(text)
     # ``|`` would end the URL part early; percent-encoding keeps the URL equivalent.
     target = slack_escape(target.replace("|", "%7C"))

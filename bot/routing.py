@@ -300,7 +300,7 @@ def check_escalation(
     atcs: Sequence[Contact],
     admins: Sequence[Contact],
     severity: int,
-    reason: str,
+    reason: str | None,
     licenses: Sequence[License],
     contracts: Sequence[Contract],
     today: dt.date,
@@ -311,7 +311,8 @@ def check_escalation(
 
     Returns the contract a technical escalation rests on (None for a business ticket,
     which needs no entitlement). ``atcs`` and ``admins`` are the contacts of the ticket's
-    partner, named in refusals so that the person knows whom to ask."""
+    partner, named in refusals so that the person knows whom to ask. ``reason`` None
+    checks everything but the reason (before the escalation form is shown)."""
     partner_name = partner.name if partner is not None else None
     if is_customer_of(actor, ticket):
         if is_msp(partner):
@@ -342,7 +343,7 @@ def check_escalation(
             faq=FAQ_ATC,
         )
     # R3: the first line says what it did before handing the problem to the vendor.
-    if not reason.strip():
+    if reason is not None and not reason.strip():
         raise UserError("tickets.reason_required", usage=usage, ticket=ticket.ref)
     if ticket.queue is Queue.BUSINESS:
         return None
@@ -360,9 +361,11 @@ def check_escalation(
 # --------------------------------------------------------------------- R7 hand-back
 
 
-def check_hand_back(*, actor: Actor, ticket: Ticket, reason: str, usage: str | None = None) -> str:
-    """R7: a vendor engineer gives a ticket back to the partner tier, with a reason.
-    Returns the partner that gets it back."""
+def check_hand_back(
+    *, actor: Actor, ticket: Ticket, reason: str | None, usage: str | None = None
+) -> str:
+    """R7: a vendor engineer gives a ticket back to the partner tier, with a reason
+    (None: not asked yet, before the form). Returns the partner that gets it back."""
     if not is_vendor_staff(actor, ticket.vendor):
         raise Forbidden("tickets.refuse_hand_back_not_vendor", ticket=ticket.ref)
     if not ticket.status.is_open:
@@ -371,7 +374,7 @@ def check_hand_back(*, actor: Actor, ticket: Ticket, reason: str, usage: str | N
         raise Conflict("tickets.conflict_not_at_vendor", ticket=ticket.ref)
     if ticket.partner is None:
         raise Conflict("tickets.conflict_no_partner", ticket=ticket.ref)
-    if not reason.strip():
+    if reason is not None and not reason.strip():
         raise UserError("tickets.reason_required", usage=usage, ticket=ticket.ref)
     return ticket.partner
 
@@ -399,6 +402,23 @@ def may_wait(actor: Actor, ticket: Ticket) -> bool:
     """Waiting on the customer: the holding tier, or the first-line partner while the
     vendor has the ticket (under R2 the vendor's questions reach the customer that way)."""
     return holds(actor, ticket) or is_partner_of(actor, ticket)
+
+
+def check_vendor_may_ask_customer(
+    actor: Actor, ticket: Ticket, partner: Organization | None
+) -> None:
+    """R2: the vendor does not address an MSP's customer, not even to ask a question; the
+    MSP asks its customer (the vendor leaves a note for it)."""
+    if actor.is_vendor and partner is not None and is_msp(partner):
+        raise Forbidden(
+            "tickets.refuse_vendor_to_msp_customer", ticket=ticket.ref, partner=partner.name
+        )
+
+
+def relays_vendor_words(actor: Actor, partner: Organization | None) -> bool:
+    """Whether text the actor typed may be quoted to the customer: not a vendor's under
+    R2 (the MSP tells its customer in its own words)."""
+    return not (actor.is_vendor and is_msp(partner))
 
 
 def may_resolve(actor: Actor, ticket: Ticket) -> bool:

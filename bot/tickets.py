@@ -220,9 +220,7 @@ class _Cache:
         org = await self.org(org_id)
         return org.locale if org is not None else "en"
 
-    async def card(
-        self, ticket: Ticket, now: dt.datetime, *, events: bool = False
-    ) -> TicketCard:
+    async def card(self, ticket: Ticket, now: dt.datetime, *, events: bool = False) -> TicketCard:
         customer = await self.org(ticket.customer)
         if customer is None:
             raise LookupError(f"customer {ticket.customer} is missing")
@@ -347,9 +345,7 @@ class _Change:
         return await self.cache.org(self.ticket.partner) if self.ticket.partner else None
 
     async def update(self, **changes: object) -> None:
-        await tickets_db.update_ticket(
-            self.conn, ticket_id=self.ticket.id, at=self.now, **changes
-        )
+        await tickets_db.update_ticket(self.conn, ticket_id=self.ticket.id, at=self.now, **changes)
         await self.reload()
 
     async def reload(self) -> None:
@@ -581,6 +577,16 @@ async def _begin(
     return _Change(store_conn, cache, actor, ticket, now)
 
 
+async def _check_holder(change: _Change) -> None:
+    ticket = change.ticket
+    routing.check_holder(
+        change.actor,
+        ticket,
+        vendor=await change.cache.vendor(ticket.vendor),
+        partner=await change.partner(),
+    )
+
+
 def _require_open(ticket: Ticket) -> None:
     if not ticket.status.is_open:
         raise Conflict("tickets.conflict_closed", ticket=ticket.ref, status=ticket.status.value)
@@ -589,7 +595,9 @@ def _require_open(ticket: Ticket) -> None:
 # --------------------------------------------------------------------------- opening
 
 
-async def fileable_accounts(store: Store, actor: Actor, *, now: dt.datetime) -> list[FileableAccount]:
+async def fileable_accounts(
+    store: Store, actor: Actor, *, now: dt.datetime
+) -> list[FileableAccount]:
     """The EAs the actor may open a ticket on (for the "new ticket" modal), with their
     vendor and products."""
     async with store.read() as conn:
@@ -659,9 +667,7 @@ async def open_ticket(
                 return await _already_opened(conn, cache, actor, existing, now)
         account = await _choose_account(conn, actor, ea, today, usage)
         if product is not None:
-            product = routing.match_product(
-                product, await _products(conn, account.ea), usage=usage
-            )
+            product = routing.match_product(product, await _products(conn, account.ea), usage=usage)
         licenses: list[License] = []
         if product is not None:
             licenses = await accounts_db.licenses_of_product(conn, ea=account.ea, product=product)
@@ -895,9 +901,7 @@ async def take(store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime) 
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
-        routing.check_holder(
-            actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
-        )
+        await _check_holder(change)
         if ticket.assignee == actor.email:
             raise Conflict("tickets.conflict_already_yours", ticket=ticket.ref)
         await _assign_to(change, actor.contact)
@@ -933,10 +937,14 @@ async def assign(
                 "tickets.assignee_not_holder",
                 ticket=ticket.ref,
                 name=contact.name,
-                holder=vendor.name if ticket.tier is Tier.VENDOR else (partner.name if partner else ""),
+                holder=vendor.name
+                if ticket.tier is Tier.VENDOR
+                else (partner.name if partner else ""),
             )
         if ticket.assignee == contact.email:
-            raise Conflict("tickets.conflict_already_assigned", ticket=ticket.ref, name=contact.name)
+            raise Conflict(
+                "tickets.conflict_already_assigned", ticket=ticket.ref, name=contact.name
+            )
         await _assign_to(change, contact)
         if contact.email != actor.email:
             card = await change.card()
@@ -989,9 +997,8 @@ async def wait_on_customer(
         ticket = change.ticket
         _require_open(ticket)
         if not routing.may_wait(actor, ticket):
-            routing.check_holder(
-                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
-            )
+            await _check_holder(change)
+        routing.check_vendor_may_ask_customer(actor, ticket, await change.partner())
         if ticket.status is Status.WAITING_ON_CUSTOMER:
             raise Conflict("tickets.conflict_already_waiting", ticket=ticket.ref)
         question = (text or "").strip()[:MAX_TEXT] or None
@@ -1022,17 +1029,21 @@ async def change_severity(
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
-        routing.check_holder(
-            actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
-        )
+        await _check_holder(change)
         why = _require_text(reason, "tickets.reason_required", ticket, usage)
         if severity == ticket.severity:
-            raise Conflict("tickets.conflict_same_severity", ticket=ticket.ref, severity=(await change.card()).severity_label)
+            raise Conflict(
+                "tickets.conflict_same_severity",
+                ticket=ticket.ref,
+                severity=(await change.card()).severity_label,
+            )
         old_label = (await change.card()).severity_label
         await change.event("severity", severity=severity, previous=ticket.severity, reason=why)
-        await change.first_response()
+        # The running clock is judged on the new severity's target, then (a change of
+        # severity being the holding tier acting) it stops as a first response.
         await change.update(severity=severity)
         await change.retarget(severity)
+        await change.first_response()
         await change.audit("ticket.sev", severity=severity, previous=ticket.severity)
         await change.update_queue_message()
         return await change.outcome("tickets.severity_changed", previous=old_label)
@@ -1054,16 +1065,15 @@ async def resolve(
         if ticket.status in (Status.RESOLVED, Status.CLOSED):
             raise Conflict("tickets.conflict_already_resolved", ticket=ticket.ref)
         if not routing.may_resolve(actor, ticket):
-            routing.check_holder(
-                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
-            )
+            await _check_holder(change)
         text = _require_text(resolution, "tickets.resolution_required", ticket, usage)
         await change.event("resolved", resolution=text)
         await change.first_response()
         await change.set_status(Status.RESOLVED, resolved_at=now)
         await change.audit("ticket.resolve")
         await change.update_queue_message()
-        await change.tell_customer("dm_resolved", resolution=text)
+        relay = routing.relays_vendor_words(actor, await change.partner())
+        await change.tell_customer("dm_resolved", resolution=text if relay else None)
         return await change.outcome("tickets.resolved")
 
 
@@ -1086,19 +1096,82 @@ async def reopen(
         if ticket.status is not Status.RESOLVED:
             raise Conflict("tickets.conflict_not_resolved", ticket=ticket.ref)
         if not routing.may_reopen(actor, ticket):
-            routing.check_holder(
-                actor, ticket, vendor=await change.cache.vendor(ticket.vendor), partner=await change.partner()
-            )
+            await _check_holder(change)
         why = _require_text(reason, "tickets.reason_required", ticket, usage)
         await change.event("reopened", reason=why)
         await change.set_status(Status.IN_PROGRESS, resolved_at=None)
         await change.audit("ticket.reopen")
         await change.update_queue_message()
-        await change.tell_customer("dm_reopened", reason=why)
+        relay = routing.relays_vendor_words(actor, await change.partner())
+        await change.tell_customer("dm_reopened", reason=why if relay else None)
         return await change.outcome("tickets.reopened")
 
 
 # --------------------------------------------------------------------------- moving tiers
+
+
+async def _check_escalation(
+    change: _Change, severity: int, reason: str | None, usage: str | None
+) -> tuple[Contract | None, list[Contract], dict[tuple[str, int], int]]:
+    """Load what R2–R6 look at and decide; returns the contract escalated on."""
+    conn, ticket = change.conn, change.ticket
+    atcs: Sequence[Contact] = []
+    admins: Sequence[Contact] = []
+    if ticket.partner is not None:
+        atcs = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ATC)
+        admins = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ADMIN)
+    licenses: list[License] = []
+    if ticket.product is not None:
+        licenses = await accounts_db.licenses_of_product(conn, ea=ticket.ea, product=ticket.product)
+    contracts = await accounts_db.contracts_on(conn, ea=ticket.ea)
+    overrides = await change.cache.overrides(ticket.vendor)
+    contract = routing.check_escalation(
+        actor=change.actor,
+        ticket=ticket,
+        partner=await change.partner(),
+        atcs=atcs,
+        admins=admins,
+        severity=severity,
+        reason=reason,
+        licenses=licenses,
+        contracts=contracts,
+        today=change.today,
+        overrides=overrides,
+        usage=usage,
+    )
+    return contract, contracts, overrides
+
+
+async def prepare_escalation(
+    store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime
+) -> TicketCard:
+    """Before the escalation form opens: every rule but the reason and the severity-1
+    gate (the ATC picks the severity in the form), so a refusal comes at once."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        severity = max(change.ticket.severity, 2)
+        await _check_escalation(change, severity, None, None)
+        await change.audit("ticket.escalation_form")
+        return await change.card()
+
+
+async def prepare_change(
+    store: Store, actor: Actor, ticket_id: int, *, kind: str, now: dt.datetime
+) -> TicketCard:
+    """Before the Hand back (``kind="hand_back"``) or Resolve form opens: the same checks
+    as the change itself, but for the text the form asks for."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        ticket = change.ticket
+        if kind == "hand_back":
+            routing.check_hand_back(actor=actor, ticket=ticket, reason=None)
+        else:
+            if ticket.status in (Status.RESOLVED, Status.CLOSED):
+                raise Conflict("tickets.conflict_already_resolved", ticket=ticket.ref)
+            if not routing.may_resolve(actor, ticket):
+                await _check_holder(change)
+        await change.audit(f"ticket.{kind}_form")
+        return await change.card()
 
 
 async def escalate(
@@ -1118,38 +1191,11 @@ async def escalate(
     partner's stays on the card."""
     if severity is not None and severity not in (1, 2, 3, 4):
         raise UserError("tickets.bad_severity", usage=usage, value=severity)
-    today = now.date()
     async with store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
-        partner = await change.partner()
         sev = severity or ticket.severity
-        atcs: Sequence[Contact] = []
-        admins: Sequence[Contact] = []
-        if ticket.partner is not None:
-            atcs = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ATC)
-            admins = await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ADMIN)
-        licenses: list[License] = []
-        if ticket.product is not None:
-            licenses = await accounts_db.licenses_of_product(
-                conn, ea=ticket.ea, product=ticket.product
-            )
-        contracts = await accounts_db.contracts_on(conn, ea=ticket.ea)
-        overrides = await change.cache.overrides(ticket.vendor)
-        contract = routing.check_escalation(
-            actor=actor,
-            ticket=ticket,
-            partner=partner,
-            atcs=atcs,
-            admins=admins,
-            severity=sev,
-            reason=reason,
-            licenses=licenses,
-            contracts=contracts,
-            today=today,
-            overrides=overrides,
-            usage=usage,
-        )
+        contract, contracts, overrides = await _check_escalation(change, sev, reason, usage)
         why = reason.strip()[:MAX_TEXT]
         await change.event(
             "escalated",
@@ -1163,14 +1209,18 @@ async def escalate(
         await change.set_status(
             Status.ESCALATED, tier=Tier.VENDOR, severity=sev, escalated_at=now, assignee=None
         )
-        await change.start_clock(Tier.VENDOR, _escalation_target(contract, contracts, change.ticket, sev, today, overrides))
+        target = _escalation_target(
+            contract, contracts, change.ticket, sev, change.today, overrides
+        )
+        await change.start_clock(Tier.VENDOR, target)
         await change.audit(
             "ticket.escalate", severity=sev, contract=contract.number if contract else None
         )
         await change.update_queue_message()
         await change.post_to_queue()
         await change.tell_customer("dm_escalated")
-        return await change.outcome("tickets.escalated", vendor=change.cache_vendor_name)
+        vendor = await change.cache.vendor(ticket.vendor)
+        return await change.outcome("tickets.escalated", vendor=vendor.name)
 
 
 def _escalation_target(
@@ -1209,7 +1259,8 @@ async def reassign(
         await change.first_response()
         await change.set_status(Status.IN_PROGRESS, tier=Tier.PARTNER, assignee=None)
         await change.start_clock(
-            Tier.PARTNER, await _target(change.cache, change.ticket, change.ticket.severity, now.date())
+            Tier.PARTNER,
+            await _target(change.cache, change.ticket, change.ticket.severity, now.date()),
         )
         await change.audit("ticket.reassign", partner=ticket.partner)
         await change.update_queue_message()

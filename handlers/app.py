@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from bot.outbox import OutboxWorker
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -22,6 +21,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import Settings
 from bot.errors import UserError
+from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
 from handlers import middleware, register_handlers
@@ -53,7 +53,6 @@ def build_app(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
-        token_verification_enabled=False,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )

@@ -2,7 +2,7 @@
 
 Type slash commands as a contact, read the replies as text, and see what the bot posts
 to channels and direct messages. A small in-process stand-in for the Web API answers
-the bot's calls from the store (who is who) and records its posts.
+the bot's calls from the store (who is who) and shows its posts.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import urlencode
 
+from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.outbox import OutboxWorker
 from bot.store import directory as directory_db
@@ -30,49 +30,72 @@ TEAM_ID = "T0LOCAL"
 
 def slack_user_id_for(email: str) -> str:
     """A stable made-up Slack user id for a contact in the console."""
-    return "U" + hashlib.sha1(email.strip().lower().encode()).hexdigest()[:10].upper()  # noqa: S324
+    return "U" + hashlib.sha1(email.strip().lower().encode()).hexdigest()[:10].upper()
 
 
-class LocalSlack(AsyncWebClient):
-    """Answers the Web API methods the bot uses, from the contacts of the store."""
+class LocalSlack:
+    """A loopback stand-in for the Web API: answers the methods the bot uses from the
+    contacts of the store and shows what the bot posts. Bolt makes a Web API client per
+    request, so only a real HTTP endpoint reaches every one of them."""
 
     def __init__(self, services: Services, on_call: Callable[[str, dict[str, Any]], None]) -> None:
-        super().__init__(token="xoxb-local-console", base_url="http://localhost.invalid/api/")
         self.services = services
         self.on_call = on_call
         self.emails: dict[str, str] = {}
         self.ts = 0
+        self.runner: web.AppRunner | None = None
+        self.base_url = ""
 
     def know(self, email: str) -> str:
         user_id = slack_user_id_for(email)
         self.emails[user_id] = email
         return user_id
 
-    async def api_call(  # type: ignore[override]
-        self,
-        api_method: str,
-        *,
-        http_verb: str = "POST",
-        files: dict[str, Any] | None = None,
-        data: dict[str, Any] | Any = None,
-        params: dict[str, Any] | None = None,
-        json: dict[str, Any] | None = None,
-        headers: dict[str, Any] | None = None,
-        auth: dict[str, Any] | None = None,
-    ) -> AsyncSlackResponse:
-        args: dict[str, Any] = {**(params or {}), **(data if isinstance(data, dict) else {}), **(json or {})}
-        answer = await self._answer(api_method, args)
-        if api_method not in ("users.info", "users.lookupByEmail", "auth.test", "conversations.open"):
-            self.on_call(api_method, args)
-        return AsyncSlackResponse(
-            client=self,
-            http_verb=http_verb,
-            api_url=api_method,
-            req_args={},
-            data=answer,
-            headers={},
-            status_code=200,
-        ).validate()
+    async def start(self) -> None:
+        application = web.Application()
+        application.router.add_route("*", "/api/{method}", self._handle)
+        application.router.add_post("/response", self._handle_response)
+        self.runner = web.AppRunner(application, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "api/"
+
+    @property
+    def response_url(self) -> str:
+        return self.base_url + "response"
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        else:
+            args.update(await request.post())
+        for name in ("blocks", "view"):
+            if isinstance(args.get(name), str):
+                args[name] = json.loads(args[name])
+        return args
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        answer = await self._answer(method, args)
+        if method not in ("users.info", "users.lookupByEmail", "auth.test", "conversations.open"):
+            self.on_call(method, args)
+        return web.json_response(answer)
+
+    async def _handle_response(self, request: web.Request) -> web.Response:
+        self.on_call("response_url", await self._args(request))
+        return web.Response(text="ok")
 
     async def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -83,9 +106,8 @@ class LocalSlack(AsyncWebClient):
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": args["user"], "profile": {"email": email}}}
         if method == "users.lookupByEmail":
-            email = str(args.get("email", ""))
             async with self.services.store.read() as conn:
-                known = await directory_db.get_contact(conn, email=email)
+                known = await directory_db.get_contact(conn, email=str(args.get("email", "")))
             if known is None:
                 return {"ok": False, "error": "users_not_found"}
             return {"ok": True, "user": {"id": self.know(known.email), "profile": {"email": known.email}}}
@@ -130,10 +152,17 @@ class Console:
     def __init__(self, services: Services, *, out: TextIO = sys.stdout) -> None:
         self.services = services
         self.out = out
-        self.client = LocalSlack(services, self._show_call)
-        self.app = build_app(services, client=self.client, verify_requests=False)
-        self.worker = OutboxWorker(services.store, self.client, worker_id="console", clock=services.clock)
+        self.slack = LocalSlack(services, self._show_call)
         self.email: str | None = None
+
+    async def start(self) -> None:
+        await self.slack.start()
+        self.client = AsyncWebClient(token="xoxb-local-console", base_url=self.slack.api_url)
+        self.app = build_app(self.services, client=self.client, verify_requests=False)
+        self.worker = OutboxWorker(self.services.store, self.client, worker_id="console", clock=self.services.clock)
+
+    async def stop(self) -> None:
+        await self.slack.stop()
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -141,7 +170,7 @@ class Console:
     def _show_call(self, method: str, args: dict[str, Any]) -> None:
         if method == "chat.postMessage":
             channel = str(args.get("channel", ""))
-            email = self.client.emails.get(channel)
+            email = self.slack.emails.get(channel)
             where = f"DM to {email}" if email else f"#{channel}"
             self.say(f"  ⇢ {where}: {args.get('text', '')}")
         elif method == "chat.update":
@@ -154,6 +183,9 @@ class Console:
             for line in blocks_as_text(view.get("blocks")):
                 self.say(f"     {line}")
             self.say("     (forms open in Slack; here, use the one-line form of the command)")
+        elif method == "response_url":
+            for line in blocks_as_text(args.get("blocks")) or [str(args.get("text", ""))]:
+                self.say(f"  ⇠ {line}")
         elif method == "views.publish":
             self.say("  ⇢ App Home refreshed")
         else:
@@ -166,7 +198,7 @@ class Console:
             self.say(f"No contact {email}. Contacts are loaded from the dataset (supportbot import).")
             return False
         self.email = contact.email
-        self.client.know(contact.email)
+        self.slack.know(contact.email)
         self.say(f"You are now {contact.name} <{contact.email}>.")
         return True
 
@@ -181,12 +213,12 @@ class Console:
             "team_domain": "local",
             "channel_id": "C0CONSOLE",
             "channel_name": "console",
-            "user_id": self.client.know(self.email),
+            "user_id": self.slack.know(self.email),
             "user_name": self.email.split("@")[0],
             "command": name,
             "text": text.strip(),
             "api_app_id": "A0LOCAL",
-            "response_url": "",
+            "response_url": self.slack.response_url,
             "trigger_id": f"console.{uuid.uuid4().hex}",
         }
         request = AsyncBoltRequest(

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -44,7 +45,11 @@ async def slack_profile(
     try:
         response = await client.users_info(user=user_id, include_locale=True)
     except SlackApiError as exc:
-        log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        log.warning("users.info failed for %s: %s", user_id, data.get("error") or exc.response.status_code)
+        return None, None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("users.info unreachable for %s: %s", user_id, exc)
         return None, None
     user = response.get("user") or {}
     email = (user.get("profile") or {}).get("email")

@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.faq import FaqCatalog, default_catalog
-
 from bot.config import Settings
+from bot.faq import FaqCatalog, default_catalog
 from bot.store import Store
 
 

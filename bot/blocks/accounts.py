@@ -122,9 +122,7 @@ def parse_more_value(value: str | None) -> tuple[str, Filters, int]:
 
 
 def quote_value(item: RenewalItem) -> str:
-    return json.dumps(
-        {"ea": item.ea, "kind": item.kind, "ref": item.ref_id}, separators=(",", ":")
-    )
+    return json.dumps({"ea": item.ea, "kind": item.kind, "ref": item.ref_id}, separators=(",", ":"))
 
 
 def parse_quote_value(value: str | None) -> tuple[str, str, str]:
@@ -267,7 +265,9 @@ def account_card(card: AccountCard, locale: str) -> Reply:
         )
     )
     partner_lines = _partner_lines(card.partners, locale) or [t("accounts.partners_none", locale)]
-    title = t("accounts.partners_title_own" if card.only_own_grant else "accounts.partners_title", locale)
+    title = t(
+        "accounts.partners_title_own" if card.only_own_grant else "accounts.partners_title", locale
+    )
     blocks += _sections([title, *partner_lines])
     if card.contracts is not None:
         contract_lines = [
@@ -304,7 +304,9 @@ def lookup(result: LookupResult, locale: str) -> Reply:
         t("accounts.lookup_line", locale, ea=m.ea, customer=m.customer, vendor=m.vendor)
         for m in result.matches
     ]
-    blocks: list[Block] = [section(t("accounts.lookup_title", locale, query=result.query, count=count))]
+    blocks: list[Block] = [
+        section(t("accounts.lookup_title", locale, query=result.query, count=count))
+    ]
     blocks += _sections(lines)
     return Reply(text, _fit(blocks, locale))
 
@@ -452,9 +454,7 @@ def renewals(result: Renewals, locale: str) -> Reply:
             )
         blocks.append(block)
     if total > MAX_RENEWAL_ITEMS:
-        blocks.append(
-            context(t("accounts.renewals_more", locale, count=total - MAX_RENEWAL_ITEMS))
-        )
+        blocks.append(context(t("accounts.renewals_more", locale, count=total - MAX_RENEWAL_ITEMS)))
     return Reply(text, _fit(blocks, locale))
 
 
@@ -467,8 +467,12 @@ def quote_requested(ticket: str, ea: str, locale: str) -> Reply:
 
 
 def access_overview(result: AccessOverview, locale: str) -> Reply:
-    text = t("accounts.access_text", locale, ea=result.ea, name=result.name, count=len(result.partners))
-    blocks: list[Block] = [header(t("accounts.access_header", locale, ea=result.ea, name=result.name))]
+    text = t(
+        "accounts.access_text", locale, ea=result.ea, name=result.name, count=len(result.partners)
+    )
+    blocks: list[Block] = [
+        header(t("accounts.access_header", locale, ea=result.ea, name=result.name))
+    ]
     blocks += _merged(result.asked_for, result.ea, locale)
     blocks.append(
         section(
@@ -481,7 +485,9 @@ def access_overview(result: AccessOverview, locale: str) -> Reply:
         )
     )
     partner_lines = _partner_lines(result.partners, locale) or [t("accounts.partners_none", locale)]
-    title = t("accounts.partners_title_own" if result.only_own else "accounts.partners_title", locale)
+    title = t(
+        "accounts.partners_title_own" if result.only_own else "accounts.partners_title", locale
+    )
     blocks += _sections([title, *partner_lines])
     hint = "accounts.access_hint_manage" if result.can_manage else "accounts.access_hint_ask"
     blocks.append(context(t(hint, locale, ea=result.ea, superuser=_person(result.superuser))))
@@ -591,10 +597,10 @@ def superuser_decided(result: TransferDecision, locale: str) -> Reply:
 
 
 def audit_trail(result: AuditTrail, locale: str) -> Reply:
-    target = result.ticket or result.ea or ""
     count = len(result.lines)
-    text = t("accounts.audit_text", locale, target=target, count=count)
-    blocks: list[Block] = [header(t("accounts.audit_header", locale, target=target))]
+    target = {"ea": result.ea, "ticket": result.ticket}
+    text = t("accounts.audit_text", locale, count=count, **target)
+    blocks: list[Block] = [header(t("accounts.audit_header", locale, **target))]
     if result.ea is not None:
         blocks += _merged(result.asked_for, result.ea, locale)
     lines = [

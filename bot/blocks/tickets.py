@@ -79,15 +79,21 @@ def slack_date(at: dt.datetime) -> Markup:
     return Markup(f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>")
 
 
+def unescape(text: str) -> str:
+    """Template output for a plain_text object: Slack shows plain text as is, so the
+    mrkdwn entities would appear literally (and plain text never pings anyone)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _plain(text: str, limit: int) -> PlainTextObject:
-    return PlainTextObject(text=truncate(text, limit))
+    return PlainTextObject(text=truncate(unescape(text), limit))
 
 
 def _option(value: str, text: str, description: str | None = None) -> Option:
     return Option(
         value=value,
-        text=truncate(text, OPTION_LIMIT),
-        description=truncate(description, OPTION_LIMIT) if description else None,
+        text=truncate(unescape(text), OPTION_LIMIT),
+        description=truncate(unescape(description), OPTION_LIMIT) if description else None,
     )
 
 
@@ -108,6 +114,11 @@ def _clock_text(card: TicketCard, clock: ClockView, locale: str) -> str:
     )
 
 
+def summary_text(card: TicketCard, locale: str) -> str:
+    """One line per ticket: id, severity, customer, EA, product, subject, status, due."""
+    return _summary(card, locale)
+
+
 def _summary(card: TicketCard, locale: str) -> str:
     clock = card.current_clock
     return t(
@@ -120,7 +131,9 @@ def _summary(card: TicketCard, locale: str) -> str:
         product=card.ticket.product,
         subject=card.ticket.subject,
         status=card.ticket.status.value,
-        due=slack_date(clock.due_at) if clock and clock.due_at and clock.responded_at is None else None,
+        due=slack_date(clock.due_at)
+        if clock and clock.due_at and clock.responded_at is None
+        else None,
         breaching=card.breaching,
     )
 
@@ -142,7 +155,9 @@ def queue_text(card: TicketCard, locale: str, *, shown_in: Tier | None = None) -
         subject=card.ticket.subject,
         business=card.ticket.queue is Queue.BUSINESS,
         due=slack_date(clock.due_at) if clock and clock.due_at else None,
-        moved_to=card.holder_name if shown_in is not None and shown_in is not card.ticket.tier else None,
+        moved_to=card.holder_name
+        if shown_in is not None and shown_in is not card.ticket.tier
+        else None,
         status=card.ticket.status.value,
     )
 
@@ -185,19 +200,32 @@ def queue_message(card: TicketCard, locale: str, *, shown_in: Tier | None = None
     ]
     if live:
         value = str(ticket.id)
-        move = (
-            button(t("tickets.button_escalate", locale), action_id=TicketIds.ESCALATE, value=value)
-            if ticket.tier is Tier.PARTNER
-            else button(t("tickets.button_hand_back", locale), action_id=TicketIds.HAND_BACK, value=value)
-        )
-        blocks.append(
-            actions(
-                button(t("tickets.button_take", locale), action_id=TicketIds.TAKE, value=value, style="primary"),
-                move,
-                button(t("tickets.button_resolve", locale), action_id=TicketIds.RESOLVE, value=value),
-                block_id=TicketIds.QUEUE_ACTIONS,
+        buttons = [
+            button(
+                t("tickets.button_take", locale),
+                action_id=TicketIds.TAKE,
+                value=value,
+                style="primary",
             )
+        ]
+        if ticket.tier is Tier.PARTNER:
+            buttons.append(
+                button(
+                    t("tickets.button_escalate", locale), action_id=TicketIds.ESCALATE, value=value
+                )
+            )
+        elif ticket.partner is not None:  # a customer without partner has nobody to hand back to
+            buttons.append(
+                button(
+                    t("tickets.button_hand_back", locale),
+                    action_id=TicketIds.HAND_BACK,
+                    value=value,
+                )
+            )
+        buttons.append(
+            button(t("tickets.button_resolve", locale), action_id=TicketIds.RESOLVE, value=value)
         )
+        blocks.append(actions(*buttons, block_id=TicketIds.QUEUE_ACTIONS))
     return blocks
 
 
@@ -210,7 +238,9 @@ def ticket_blocks(card: TicketCard, locale: str, *, headline: str | None = None)
     blocks: list[Block] = []
     if headline:
         blocks.append(section(headline))
-    blocks.append(header(t("tickets.card_title", locale, ticket=card.ref, subject=ticket.subject)))
+    blocks.append(
+        header(unescape(t("tickets.card_title", locale, ticket=card.ref, subject=ticket.subject)))
+    )
     blocks.append(
         section(
             t(
@@ -255,7 +285,7 @@ def ticket_blocks(card: TicketCard, locale: str, *, headline: str | None = None)
 
 
 def _event_detail(data: Mapping[str, object]) -> str:
-    for key in ("reason", "resolution", "text", "assignee", "severity"):
+    for key in ("reason", "resolution", "text", "assignee"):
         value = data.get(key)
         if value is not None:
             return truncate(str(value), 140)
@@ -278,7 +308,9 @@ def severity_options(labels: Sequence[Mapping[int, str]], locale: str) -> list[O
     """1–4 with the vendors' labels ("Sev 1", "A"…) and a one-line definition each."""
     options = []
     for severity in (1, 2, 3, 4):
-        names = list(dict.fromkeys(m.get(severity, f"Sev {severity}") for m in labels)) or [f"Sev {severity}"]
+        names = list(dict.fromkeys(m.get(severity, f"Sev {severity}") for m in labels)) or [
+            f"Sev {severity}"
+        ]
         options.append(
             _option(
                 str(severity),
@@ -364,7 +396,9 @@ def form_metadata(form: Mapping[str, Any]) -> str:
     text = json.dumps(data, ensure_ascii=False)
     while len(text) > METADATA_LIMIT and data.get("description"):
         description = str(data["description"])
-        data["description"] = description[: max(0, len(description) - (len(text) - METADATA_LIMIT) - 1)]
+        data["description"] = description[
+            : max(0, len(description) - (len(text) - METADATA_LIMIT) - 1)
+        ]
         text = json.dumps(data, ensure_ascii=False)
     return text
 
@@ -422,7 +456,9 @@ def escalate_modal(card: TicketCard, locale: str) -> View:
                 block_id=TicketIds.IMPACT,
                 label=_plain(t("tickets.modal_impact", locale), 2000),
                 optional=True,
-                element=PlainTextInputElement(action_id=TicketIds.IMPACT, multiline=True, max_length=1000),
+                element=PlainTextInputElement(
+                    action_id=TicketIds.IMPACT, multiline=True, max_length=1000
+                ),
             ),
             InputBlock(
                 block_id=TicketIds.SEVERITY,
@@ -436,7 +472,9 @@ def escalate_modal(card: TicketCard, locale: str) -> View:
             InputBlock(
                 block_id=TicketIds.REASON,
                 label=_plain(t("tickets.modal_escalation_reason", locale), 2000),
-                element=PlainTextInputElement(action_id=TicketIds.REASON, multiline=True, max_length=2000),
+                element=PlainTextInputElement(
+                    action_id=TicketIds.REASON, multiline=True, max_length=2000
+                ),
             ),
         ],
     )
@@ -457,7 +495,9 @@ def reason_modal(kind: str, card: TicketCard, locale: str) -> View:
             InputBlock(
                 block_id=TicketIds.REASON,
                 label=_plain(t("tickets.modal_reason_label", locale, kind=kind), 2000),
-                element=PlainTextInputElement(action_id=TicketIds.REASON, multiline=True, max_length=2000),
+                element=PlainTextInputElement(
+                    action_id=TicketIds.REASON, multiline=True, max_length=2000
+                ),
             ),
         ],
     )
@@ -467,8 +507,12 @@ def reason_modal(kind: str, card: TicketCard, locale: str) -> View:
 
 
 def home_view(summary: HomeSummary, locale: str) -> View:
-    blocks: list[Block] = [header(t("tickets.home_title", locale))]
-    blocks.append(section(t("tickets.home_mine", locale, count=len(summary.mine)), block_id=TicketIds.HOME_MINE))
+    blocks: list[Block] = [header(unescape(t("tickets.home_title", locale)))]
+    blocks.append(
+        section(
+            t("tickets.home_mine", locale, count=len(summary.mine)), block_id=TicketIds.HOME_MINE
+        )
+    )
     blocks.extend(section(_summary(card, locale)) for card in summary.mine[:15])
     if summary.queue_name is not None:
         blocks.append(DividerBlock())

@@ -523,12 +523,13 @@ async def customers_with_contact_domain(
 
 # --- confirmations (R10: requests that wait for someone's explicit yes) ---------------------
 
-PENDING, CONFIRMED, DECLINED, SUPERSEDED, EXPIRED = (
+PENDING, CONFIRMED, DECLINED, SUPERSEDED, EXPIRED, CANCELLED = (
     "pending",
     "confirmed",
     "declined",
     "superseded",
     "expired",
+    "cancelled",  # the proposed person could no longer take the role
 )
 
 

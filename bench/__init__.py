@@ -1,0 +1,1 @@
+"""Benchmarks against a bare Bolt app (DESIGN.md §11)."""

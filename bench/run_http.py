@@ -1,0 +1,487 @@
+"""Slash commands over HTTP: the product against a bare Bolt app, same machine, same run.
+
+Each server runs in a process of its own (the load generator's CPU stays out of its
+event loop), one at a time, served the same way (``handlers.app.web_app``), with
+signature verification on. The product runs as ``supportbot serve`` does, with its
+outbox worker and reminder scanner, on a fresh database loaded with ``data/demo.yml``,
+talking to a fake Slack Web API (``bench/fakeapi.py``).
+
+Targets (DESIGN.md §11): throughput >= 0.5x the bare app's, p99 <= 2x, no error, and
+every acknowledged ticket stored: after the ``/ticket new`` run the product is killed
+(SIGKILL) and each ticket id read from the acks is looked up in the database.
+
+    python bench/run_http.py            # ~20 s per command
+    python bench/run_http.py --quick    # a few seconds per command
+    python bench/run_http.py --database postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(ROOT))
+
+from bench.fakeapi import DEMO, user_id_for  # noqa: E402
+from bench.loadgen import CommandSpec, LoadResult, run_load  # noqa: E402
+
+SIGNING_SECRET = "bench-signing-secret"
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+THROUGHPUT_TARGET = 0.5  # x bare, at least
+P99_TARGET = 2.0  # x bare, at most
+TICKET_ID = re.compile(r"\bT-(\d+)\b")
+
+# Demo contacts (data/demo.yml) allowed to do what they are asked to do here.
+PARTNER_ATC = "marc.dupont@nuage.example"  # nuage: grants with view_orders_contracts
+CUSTOMER_SUPERUSERS = ("alice.martin@acme.example", "jean.morel@hexagone.example")
+FAQ_ASKERS = ("lea.girard@nuage.example", "claire.dubois@acme.example")
+FAQ_QUESTIONS = (
+    "how do I activate my software assurance benefits",
+    "do we need the customer to grant us rights to act for them now",
+    "comment trouver le numéro EA d'un client avant de commander",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    specs: tuple[CommandSpec, ...]
+    expect: Callable[[str], bool]
+
+
+def spec(command: str, text: str, email: str) -> CommandSpec:
+    return CommandSpec(command, text, user_id_for(email), user_name=email.split("@")[0])
+
+
+def scenarios() -> list[Scenario]:
+    def naming(*eas: str) -> Callable[[str], bool]:
+        return lambda text: any(ea in text for ea in eas)
+
+    return [
+        Scenario(
+            "/faq <question>",
+            tuple(spec("/faq", q, who) for q in FAQ_QUESTIONS for who in FAQ_ASKERS),
+            lambda text: bool(text.strip()) and "went wrong" not in text,
+        ),
+        Scenario(
+            "/ea <EA>",
+            (spec("/ea", "411023871", PARTNER_ATC), spec("/ea", "507781204", PARTNER_ATC)),
+            naming("411023871", "507781204"),
+        ),
+        Scenario(
+            "/entitlements <EA>",
+            (
+                spec("/entitlements", "411023871", PARTNER_ATC),
+                spec("/entitlements", "507781204", PARTNER_ATC),
+            ),
+            naming("411023871", "507781204"),
+        ),
+        Scenario(
+            "/ticket new",
+            (
+                spec(
+                    "/ticket",
+                    "new sev3 ea:411023871 vCenter upgrade fails at 80%",
+                    CUSTOMER_SUPERUSERS[0],
+                ),
+                spec(
+                    "/ticket",
+                    "new sev3 ea:507781204 Backup jobs slower since Monday",
+                    CUSTOMER_SUPERUSERS[1],
+                ),
+            ),
+            lambda text: TICKET_ID.search(text) is not None,
+        ),
+    ]
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.base}/slack/events"
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGINT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+async def wait_ready(server: Server, path: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                break
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(server.base + path) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    tail = server.log.read_text(errors="replace")[-3000:] if server.log.exists() else ""
+    raise RuntimeError(f"{server.name} did not start:\n{tail}")
+
+
+def start(name: str, args: Sequence[str], env: dict[str, str], workdir: Path, port: int) -> Server:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Server(name, process, f"http://127.0.0.1:{port}", log)
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SUPPORTBOT_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+async def prepare_database(url: str) -> None:
+    from bot.importer import import_file
+    from bot.store import Store
+
+    store = Store(url)
+    try:
+        await store.migrate()
+        await import_file(store, DEMO)
+    finally:
+        await store.dispose()
+
+
+async def postgres_admin(base_url: str, sql: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, workdir: Path, postgres_url: str) -> Any:
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'supportbot.db'}"
+        await prepare_database(url)
+        yield url
+        return
+    name = f"supportbot_bench_{os.getpid()}"
+    await postgres_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await postgres_admin(postgres_url, f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        await prepare_database(url)
+        yield url
+    finally:
+        await postgres_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def stored_tickets(url: str, ids: set[int]) -> tuple[set[int], int]:
+    """(the ids among ``ids`` that are in the database, outbox entries still pending)."""
+    from bot.store import Store
+    from bot.store import outbox as outbox_db
+    from bot.store import tickets as tickets_db
+
+    store = Store(url)
+    try:
+        async with store.read() as conn:
+            found = {t.id for t in await tickets_db.all_tickets(conn)}
+            pending = await outbox_db.pending_count(conn)
+    finally:
+        await store.dispose()
+    return ids & found, pending
+
+
+async def fake_stats(base: str) -> dict[str, int]:
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/stats") as response:
+        return dict(await response.json())
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    result: LoadResult
+    throughput_ratio: float | None = None
+    p99_ratio: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        if self.throughput_ratio is None or self.p99_ratio is None:
+            return self.result.errors == 0
+        return (
+            self.result.errors == 0
+            and self.throughput_ratio >= THROUGHPUT_TARGET
+            and self.p99_ratio <= P99_TARGET
+        )
+
+
+async def measure(
+    url: str,
+    specs: Sequence[CommandSpec],
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    expect: Callable[[str], bool],
+    keep_acks: bool = False,
+    response_url_base: str,
+) -> LoadResult:
+    common: dict[str, Any] = {
+        "concurrency": concurrency,
+        "expect": expect,
+        "response_url_base": response_url_base,
+    }
+    await run_load(url, SIGNING_SECRET, specs, duration=warmup, **common)
+    return await run_load(
+        url, SIGNING_SECRET, specs, duration=duration, keep_acks=keep_acks, **common
+    )
+
+
+def table(rows: list[Row]) -> str:
+    header = f"{'command':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'thr/bare':>10}{'p99/bare':>10}  result"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        r = row.result
+        thr = f"{row.throughput_ratio:.2f}" if row.throughput_ratio is not None else "-"
+        p99 = f"{row.p99_ratio:.2f}" if row.p99_ratio is not None else "-"
+        verdict = "PASS" if row.passed else "FAIL"
+        if row.throughput_ratio is None:
+            verdict = "baseline" if row.passed else "FAIL"
+        lines.append(
+            f"{row.name:<22}{r.throughput:>9.1f}{r.p50 * 1000:>9.1f}{r.p99 * 1000:>9.1f}"
+            f"{r.errors:>8}{thr:>10}{p99:>10}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> int:
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
+    duration = args.duration if args.duration is not None else (3.0 if args.quick else 20.0)
+    workdir = Path(tempfile.mkdtemp(prefix="supportbot-bench-"))
+    env = base_env()
+    fake_port = free_port()
+    fake = start(
+        "fakeapi", ["-m", "bench.fakeapi", "--port", str(fake_port)], env, workdir, fake_port
+    )
+    rows: list[Row] = []
+    failures: list[str] = []
+    summary: dict[str, Any] = {
+        "database": args.database,
+        "concurrency": args.concurrency,
+        "duration": duration,
+    }
+    with running(fake):
+        await wait_ready(fake, "/healthz")
+        api_url = f"{fake.base}/api/"
+        response_base = f"{fake.base}/response"
+        plan = scenarios()
+
+        # The baseline: the same request bodies, answered with a bare ack.
+        bare_port = free_port()
+        bare_env = {**env, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": api_url}
+        bare_specs = tuple(s for sc in plan for s in sc.specs)
+        with running(
+            start(
+                "bare",
+                ["-m", "bench.bare_app", "--port", str(bare_port)],
+                bare_env,
+                workdir,
+                bare_port,
+            )
+        ) as bare:
+            await wait_ready(bare, "/healthz")
+            baseline = await measure(
+                bare.events_url,
+                bare_specs,
+                concurrency=args.concurrency,
+                warmup=warmup,
+                duration=duration,
+                expect=lambda text: text == "ok",
+                response_url_base=response_base,
+            )
+        rows.append(Row("bare Bolt (ack only)", baseline))
+        print(f"bare: {baseline.summary()}", flush=True)
+
+        async with fresh_database(args.database, workdir, args.postgres_url) as db_url:
+            port = free_port()
+            product_env = {
+                **env,
+                "SLACK_BOT_TOKEN": "xoxb-bench",
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": api_url,
+                "PORT": str(port),
+                "SUPPORTBOT_DATABASE_URL": db_url,
+            }
+            product = start("product", ["-m", "bot.cli", "serve"], product_env, workdir, port)
+            acks: list[str] = []
+            with running(product):
+                await wait_ready(product, "/healthz")
+                for scenario in plan:
+                    is_ticket = scenario.name.startswith("/ticket")
+                    result = await measure(
+                        product.events_url,
+                        scenario.specs,
+                        concurrency=args.concurrency,
+                        warmup=warmup,
+                        duration=duration,
+                        expect=scenario.expect,
+                        keep_acks=is_ticket,
+                        response_url_base=response_base,
+                    )
+                    if is_ticket:
+                        acks = result.acks
+                    row = Row(
+                        scenario.name,
+                        result,
+                        throughput_ratio=result.throughput / baseline.throughput
+                        if baseline.throughput
+                        else 0.0,
+                        p99_ratio=result.p99 / baseline.p99 if baseline.p99 else float("inf"),
+                    )
+                    rows.append(row)
+                    print(f"{scenario.name}: {result.summary()}", flush=True)
+                    for sample in result.error_samples:
+                        print(f"  e.g. {sample}", flush=True)
+                    if not row.passed:
+                        failures.append(scenario.name)
+                # Let the outbox catch up a little, then crash the server on purpose:
+                # what was acknowledged must already be in the database.
+                delivered = await settle_outbox(fake.base, args.settle)
+                product.stop(kill=True)
+            acked = {int(m.group(1)) for text in acks if (m := TICKET_ID.search(text))}
+            stored, pending = await stored_tickets(db_url, acked)
+        lost = len(acked) - len(stored)
+        print()
+        print(
+            f"database {args.database}, {args.concurrency} concurrent clients, {duration:g} s per command"
+        )
+        print(table(rows))
+        print()
+        print(
+            f"/ticket new: acknowledged {len(acked)}, stored {len(stored)}, lost {lost} (after kill -9 of the server)"
+        )
+        print(
+            f"outbox: {delivered} chat.postMessage delivered to the fake Slack before the kill, {pending} still pending (delivered after a restart)"
+        )
+        if lost:
+            failures.append("tickets lost")
+        summary.update(
+            rows=[
+                {
+                    "command": r.name,
+                    "throughput": round(r.result.throughput, 1),
+                    "p50_ms": round(r.result.p50 * 1000, 2),
+                    "p99_ms": round(r.result.p99 * 1000, 2),
+                    "errors": r.result.errors,
+                    "throughput_ratio": None
+                    if r.throughput_ratio is None
+                    else round(r.throughput_ratio, 3),
+                    "p99_ratio": None if r.p99_ratio is None else round(r.p99_ratio, 3),
+                    "pass": r.passed,
+                }
+                for r in rows
+            ],
+            tickets={"acknowledged": len(acked), "stored": len(stored), "lost": lost},
+            failures=failures,
+        )
+    if args.json:
+        await asyncio.to_thread(Path(args.json).write_text, json.dumps(summary, indent=2))
+    if failures:
+        print(f"FAIL: {', '.join(failures)} (logs in {workdir})")
+        return 1
+    print("PASS: every target met")
+    return 0
+
+
+async def settle_outbox(fake_base: str, seconds: float) -> int:
+    """Wait until the fake Slack stops receiving posts (at most ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    last = -1
+    while True:
+        posts = (await fake_stats(fake_base)).get("chat.postMessage", 0)
+        if posts == last or time.monotonic() >= deadline:
+            return posts
+        last = posts
+        await asyncio.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run: 1 s warm-up, 3 s per command"
+    )
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("SUPPORTBOT_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="server to create the benchmark database on (a database of its own, dropped after)",
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per command (3, quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds measured per command (20, quick 3)")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds to let the outbox drain before the kill"
+    )
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The local console, driven through standard input like a script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str], stdin: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+    }
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_demo_seeds_an_empty_database_and_answers_whoami(tmp_path: Path) -> None:
+    result = run_cli(["demo"], "as alice.martin@acme.example\n/supportbot whoami\nquit\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "demo data loaded" in result.stdout
+    assert "Alice Martin" in result.stdout
+    # a second start never loads the demo data twice
+    again = run_cli(["demo", "--as", "eoin.byrne@vmware.example"], "/supportbot whoami\n", tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "already has data" in again.stdout
+    assert "Eoin" in again.stdout
+
+
+def test_console_reports_unknown_people_and_commands(tmp_path: Path) -> None:
+    run_cli(["demo"], "quit\n", tmp_path)
+    result = run_cli(
+        ["console"],
+        "/supportbot whoami\nas nobody@nowhere.example\nas lea.girard@nuage.example\nhello\n/nothing\n",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Choose who you are first" in result.stdout
+    assert "No contact nobody@nowhere.example" in result.stdout
+    assert "Type a slash command" in result.stdout
+    assert "no answer for /nothing" in result.stdout
