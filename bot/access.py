@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import notify
-from bot.audit import refusals
+from bot.audit import record_read, refusals
 from bot.blocks import accounts as account_blocks
 from bot.domain import Account, Contact, Grant, Organization, OrgKind, Permission, Role
 from bot.errors import Conflict, Forbidden, NotFound, UserError
@@ -184,7 +184,7 @@ async def access_overview(
     today = now.date()
     async with (
         refusals(store, actor=actor, action="access.view", now=now, ea=ea),
-        store.write() as conn,
+        store.read() as conn,
     ):
         view = await require_view(conn, actor, ea, today)
         account = view.account
@@ -200,7 +200,7 @@ async def access_overview(
             only_own=not sees_all_grants(actor, view),
             can_manage=manager_kind(actor, view) is not None,
         )
-        await audit_db.record(conn, at=now, actor=actor.email, action="access.view", ea=account.ea)
+    await record_read(store, actor=actor, action="access.view", now=now, ea=overview.ea)
     return overview
 
 
@@ -464,15 +464,19 @@ async def _tell_both_sides(
             )
     if account.superuser:
         superuser = await directory_db.get_contact(conn, email=account.superuser)
+        locale = recipient_locale(superuser, customer)
+        text = t(f"accounts.notify_superuser_{event}", locale, **params)
+        blocks = None
+        if event == "granted":  # R9: the customer can take it back from the message
+            blocks = account_blocks.grant_notice(
+                text, ea=account.ea, partner=partner.id, locale=locale
+            )
         await notify.to_person(
             conn,
             email=account.superuser,
             slack_user_id=superuser.slack_user_id if superuser else None,
-            text=t(
-                f"accounts.notify_superuser_{event}",
-                recipient_locale(superuser, customer),
-                **params,
-            ),
+            text=text,
+            blocks=[b.to_dict() for b in blocks] if blocks else None,
             at=now,
             kind="access",
         )

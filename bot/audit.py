@@ -58,6 +58,30 @@ async def refusals(
         raise
 
 
+async def record_read(
+    store: Store,
+    *,
+    actor: Actor,
+    action: str,
+    now: dt.datetime,
+    ea: str | None = None,
+    ticket_id: int | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Audit a read once it has succeeded, in a short transaction of its own: reads run
+    in read transactions and never hold the database's write lock while they work."""
+    async with store.write() as conn:
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=actor.email,
+            action=action,
+            ea=ea,
+            ticket_id=ticket_id,
+            detail=detail,
+        )
+
+
 def _plain(value: object) -> object:
     """JSON-friendly form of a detail value."""
     if value is None or isinstance(value, str | int | float | bool):
@@ -124,7 +148,7 @@ async def audit_trail(
     asked = {"ea": ea} if ea is not None else {"ticket": ticket_id}
     async with (
         refusals(store, actor=actor, action="audit.view", now=now, **asked),
-        store.write() as conn,
+        store.read() as conn,
     ):
         if ea is not None:
             view = await account_view(conn, actor=actor, ea=ea, today=today)
@@ -145,15 +169,15 @@ async def audit_trail(
             found = await audit_db.entries(conn, ticket_id=ticket_id, limit=limit)
             trail_ea, trail_ticket, asked_for = None, ticket.ref, None
         lines = await _lines(conn, actor, view, found, today)
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="audit.view",
-            ea=trail_ea,
-            ticket_id=ticket_id,
-            detail={"entries": len(lines)},
-        )
+    await record_read(
+        store,
+        actor=actor,
+        action="audit.view",
+        now=now,
+        ea=trail_ea,
+        ticket_id=ticket_id,
+        detail={"entries": len(lines)},
+    )
     return AuditTrail(ea=trail_ea, ticket=trail_ticket, asked_for=asked_for, lines=tuple(lines))
 
 

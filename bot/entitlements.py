@@ -40,7 +40,7 @@ from bot.access import (
     require_view,
     sees_all_grants,
 )
-from bot.audit import refusals
+from bot.audit import record_read, refusals
 from bot.domain import Contract, LicenseType, OrgKind, Permission
 from bot.errors import Forbidden, UserError
 from bot.render import t
@@ -95,7 +95,7 @@ class MyAccounts:
 
 async def my_accounts(store: Store, actor: Actor, *, now: dt.datetime) -> MyAccounts:
     today = now.date()
-    async with store.write() as conn:
+    async with store.read() as conn:
         views = await visible_accounts(conn, actor=actor, today=today)
         accounts = [v.account for v in views]
         names = await _names(conn, {a.customer for a in accounts} | {a.vendor for a in accounts})
@@ -115,9 +115,9 @@ async def my_accounts(store: Store, actor: Actor, *, now: dt.datetime) -> MyAcco
             )
             for a in accounts
         )
-        await audit_db.record(
-            conn, at=now, actor=actor.email, action="ea.list", detail={"accounts": len(lines)}
-        )
+    await record_read(
+        store, actor=actor, action="ea.list", now=now, detail={"accounts": len(lines)}
+    )
     return MyAccounts(lines=lines)
 
 
@@ -144,7 +144,7 @@ async def account_card(store: Store, actor: Actor, *, ea: str, now: dt.datetime)
     today = now.date()
     async with (
         refusals(store, actor=actor, action="ea.view", now=now, ea=ea),
-        store.write() as conn,
+        store.read() as conn,
     ):
         view = await require_view(conn, actor, ea, today)
         account = view.account
@@ -169,7 +169,7 @@ async def account_card(store: Store, actor: Actor, *, ea: str, now: dt.datetime)
             key_counts=counts,
             today=today,
         )
-        await audit_db.record(conn, at=now, actor=actor.email, action="ea.view", ea=account.ea)
+    await record_read(store, actor=actor, action="ea.view", now=now, ea=card.ea)
     return card
 
 
@@ -215,7 +215,7 @@ async def lookup_accounts(
     query = " ".join(query.split())
     async with (
         refusals(store, actor=actor, action="ea.lookup", now=now, query=query),
-        store.write() as conn,
+        store.read() as conn,
     ):
         if actor.is_customer:
             raise Forbidden("accounts.lookup_forbidden")
@@ -238,13 +238,13 @@ async def lookup_accounts(
             )
             for a in sorted(accounts, key=lambda a: (names.get(a.customer, "").casefold(), a.ea))
         )
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="ea.lookup",
-            detail={"query": query, "found": [m.ea for m in matches]},
-        )
+    await record_read(
+        store,
+        actor=actor,
+        action="ea.lookup",
+        now=now,
+        detail={"query": query, "found": [m.ea for m in matches]},
+    )
     return LookupResult(query=query, matches=matches)
 
 
@@ -361,7 +361,7 @@ async def entitlements(
     offset = max(0, offset)
     async with (
         refusals(store, actor=actor, action="entitlements.view", now=now, ea=ea),
-        store.write() as conn,
+        store.read() as conn,
     ):
         view = await require_view(conn, actor, ea, today)
         if not may_see_entitlements(view):
@@ -414,21 +414,21 @@ async def entitlements(
             agreements=agreements,
             today=today,
         )
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="entitlements.view",
-            ea=account.ea,
-            detail={
-                "product": filters.product,
-                "type": filters.type.value if filters.type else None,
-                "folder": filters.folder,
-                "offset": offset,
-                "keys": len(keys),
-                "masked": not show_keys,
-            },
-        )
+    await record_read(
+        store,
+        actor=actor,
+        action="entitlements.view",
+        now=now,
+        ea=result.ea,
+        detail={
+            "product": filters.product,
+            "type": filters.type.value if filters.type else None,
+            "folder": filters.folder,
+            "offset": offset,
+            "keys": len(result.keys),
+            "masked": result.keys_masked,
+        },
+    )
     return result
 
 
@@ -574,16 +574,16 @@ async def renewals(
             "accounts.bad_days", usage=USAGE_ENTITLEMENTS, value=str(days), max=MAX_RENEWAL_DAYS
         )
     today = now.date()
-    async with store.write() as conn:
+    async with store.read() as conn:
         views = await visible_accounts(conn, actor=actor, today=today)
         items = await _renewal_items(conn, views, today, today + dt.timedelta(days=days))
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="entitlements.renewals",
-            detail={"days": days, "items": len(items)},
-        )
+    await record_read(
+        store,
+        actor=actor,
+        action="entitlements.renewals",
+        now=now,
+        detail={"days": days, "items": len(items)},
+    )
     return Renewals(
         days=days, items=tuple(items), can_request_quote=actor.is_customer or actor.is_partner
     )

@@ -57,11 +57,13 @@ SECTIONS = (
     "sla_targets",
 )
 LOCALES = ("en", "fr")
-EA_PATTERN = re.compile(r"^\d{9}$")
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-CHANNEL_PATTERN = re.compile(r"^[CGD][A-Z0-9]{2,31}$")
-FIELD_PATTERN = re.compile(r"^\w+$")
+# Used with fullmatch (``$`` would let a trailing newline through); ASCII digits only,
+# as ``\d`` also takes other scripts' digits.
+EA_PATTERN = re.compile(r"[0-9]{9}")
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+CHANNEL_PATTERN = re.compile(r"[CGD][A-Z0-9]{2,31}")
+FIELD_PATTERN = re.compile(r"\w+")
 MAX_ERRORS = 50
 # Column sizes of the schema (bot/store/tables.py): a longer value is refused here with
 # its path instead of failing in the database (PostgreSQL enforces VARCHAR lengths).
@@ -139,7 +141,7 @@ def _timezones() -> frozenset[str]:
 
 def _field_path(path: str, key: Any) -> str:
     """The path of a mapping key that may not be a plain name."""
-    if isinstance(key, str) and FIELD_PATTERN.match(key):
+    if isinstance(key, str) and FIELD_PATTERN.fullmatch(key):
         return f"{path}.{key}" if path else key
     return f"{path or 'dataset'}[{key!r}]"
 
@@ -330,7 +332,7 @@ class Checker:
 
     def slug(self, item: dict[str, Any], path: str) -> str:
         value = self.req(item, path, "id")
-        if not SLUG_PATTERN.match(value):
+        if not SLUG_PATTERN.fullmatch(value):
             raise self.fail(
                 f"{path}.id", f"{value!r} is not a slug (lower-case letters, digits, - and _)"
             )
@@ -340,7 +342,7 @@ class Checker:
 
     def ea(self, item: dict[str, Any], path: str, name: str = "ea", *, known: bool = True) -> str:
         value = self.req(item, path, name)
-        if not EA_PATTERN.match(value):
+        if not EA_PATTERN.fullmatch(value):
             raise self.fail(f"{path}.{name}", f"EA number must be 9 digits, got {value!r}")
         if known and value not in self.account_customers:
             raise self.fail(f"{path}.{name}", f"no account {value}")
@@ -376,7 +378,7 @@ class Checker:
 
     def channel(self, item: dict[str, Any], path: str, name: str) -> str | None:
         value = self.text(item, path, name, required=False)
-        if value is not None and not CHANNEL_PATTERN.match(value):
+        if value is not None and not CHANNEL_PATTERN.fullmatch(value):
             raise self.fail(
                 f"{path}.{name}", f"{value!r} is not a Slack channel id (like C0123ABCD)"
             )
@@ -520,7 +522,7 @@ class Checker:
 
     def contact(self, path: str, item: dict[str, Any]) -> None:
         email = normalize_email(self.req(item, path, "email", max_length=EMAIL_LENGTH))
-        if not EMAIL_PATTERN.match(email):
+        if not EMAIL_PATTERN.fullmatch(email):
             raise self.fail(f"{path}.email", f"{email!r} is not an email address")
         if email in self.contact_orgs:
             raise self.fail(f"{path}.email", f"duplicate contact {email}")
@@ -749,7 +751,7 @@ class Checker:
             what="customer",
         )
         email = normalize_email(self.req(item, path, "customer_email", max_length=EMAIL_LENGTH))
-        if not EMAIL_PATTERN.match(email):
+        if not EMAIL_PATTERN.fullmatch(email):
             raise self.fail(f"{path}.customer_email", f"{email!r} is not an email address")
         admins = [
             normalize_email(e)

@@ -55,6 +55,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 __all__ = [
+    "DEFAULT_LOCALE",
     "LOCALES",
     "TEMPLATES_DIR",
     "environment",
@@ -78,8 +79,7 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
 # Never valid unencoded in a URL, and each would end or split a Slack link.
 _NOT_IN_URL = re.compile(r"[\s<>\"]")
-# Trailing piece that would be broken by a cut: an entity (``&amp``) or an unclosed
-# ``<…`` link/mention.
+# An entity cut short at the end of a truncated text (``&am``).
 _BROKEN_ENTITY = re.compile(r"&[a-z]{0,4}$")
 
 

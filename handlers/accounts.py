@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,7 +18,7 @@ from bot.errors import UserError
 from bot.parser import date, ea_number, require, split_args, ticket_id, tokens
 from bot.store import Store
 from bot.visibility import Actor
-from handlers.common import reply
+from handlers.common import error_text, reply
 
 USAGE_EA = entitlements.USAGE_EA
 USAGE_ENTITLEMENTS = entitlements.USAGE_ENTITLEMENTS
@@ -35,6 +37,31 @@ async def _respond(respond: AsyncRespond, message: blocks.Reply, *, replace: boo
         response_type="ephemeral",
         replace_original=replace,
     )
+
+
+async def _button(
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    locale: str,
+    work: Callable[[], Awaitable[blocks.Reply]],
+    *,
+    replace: bool,
+) -> None:
+    """Acknowledge a click, then answer through its response URL.
+
+    A refusal is answered here rather than raised: when a listener raises after it has
+    acknowledged, Bolt clears the acknowledgement and Slack would get no answer to the
+    click (a 404 after its timeout) on top of the message.
+    """
+    await ack()
+    try:
+        message = await work()
+    except UserError as error:
+        await respond(
+            text=error_text(error, locale), response_type="ephemeral", replace_original=False
+        )
+        return
+    await _respond(respond, message, replace=replace)
 
 
 # --- slash commands ------------------------------------------------------------------------
@@ -72,7 +99,9 @@ async def handle_entitlements(
     first = require(args.words, 0, "EA", USAGE_ENTITLEMENTS)
     if first.lower() == "renewals":
         if args.options or len(args.words) > 2:
-            extra = args.words[2] if len(args.words) > 2 else next(iter(args.options))
+            extra = (
+                args.words[2] if len(args.words) > 2 else ":".join(next(iter(args.options.items())))
+            )
             raise _unknown("/entitlements renewals", extra, USAGE_ENTITLEMENTS)
         days = (
             entitlements.parse_days(args.words[1])
@@ -173,6 +202,14 @@ async def handle_audit(
 # --- buttons ------------------------------------------------------------------------------
 
 
+async def _more(actor: Actor, store: Store, value: str | None, now: dt.datetime) -> blocks.Reply:
+    ea, filters, offset = blocks.parse_more_value(value)
+    page = await entitlements.entitlements(
+        store, actor, ea=ea, filters=filters, offset=offset, now=now
+    )
+    return blocks.entitlements(page, actor.locale)
+
+
 async def handle_more(
     ack: AsyncAck,
     action: dict[str, Any],
@@ -181,12 +218,25 @@ async def handle_more(
     store: Store,
     now: dt.datetime,
 ) -> None:
-    await ack()
-    ea, filters, offset = blocks.parse_more_value(action.get("value"))
-    page = await entitlements.entitlements(
-        store, actor, ea=ea, filters=filters, offset=offset, now=now
+    work = partial(_more, actor, store, action.get("value"), now)
+    await _button(ack, respond, actor.locale, work, replace=True)
+
+
+async def _quote(
+    actor: Actor, store: Store, value: str | None, trigger: str | None, now: dt.datetime
+) -> blocks.Reply:
+    ea, kind, ref = blocks.parse_quote_value(value)
+    quote = await entitlements.request_renewal_quote(
+        store,
+        actor,
+        ea=ea,
+        kind=kind,
+        ref=ref,
+        now=now,
+        # the same click delivered twice opens one ticket
+        request_key=f"quote:{trigger}" if trigger else None,
     )
-    await _respond(respond, blocks.entitlements(page, actor.locale), replace=True)
+    return blocks.quote_requested(quote.ticket, quote.ea, actor.locale)
 
 
 async def handle_quote(
@@ -198,21 +248,18 @@ async def handle_quote(
     store: Store,
     now: dt.datetime,
 ) -> None:
-    await ack()
-    ea, kind, ref = blocks.parse_quote_value(action.get("value"))
-    trigger = body.get("trigger_id")
-    quote = await entitlements.request_renewal_quote(
-        store,
-        actor,
-        ea=ea,
-        kind=kind,
-        ref=ref,
-        now=now,
-        request_key=f"quote:{trigger}" if trigger else None,
+    work = partial(_quote, actor, store, action.get("value"), body.get("trigger_id"), now)
+    await _button(ack, respond, actor.locale, work, replace=False)
+
+
+async def _remove_agreement_partner(
+    actor: Actor, store: Store, value: str | None, now: dt.datetime
+) -> blocks.Reply:
+    agreement, partner = blocks.parse_agreement_value(value)
+    removed = await access.remove_agreement_partner(
+        store, actor, agreement=agreement, partner=partner, now=now
     )
-    await _respond(
-        respond, blocks.quote_requested(quote.ticket, quote.ea, actor.locale), replace=False
-    )
+    return blocks.agreement_partner_removed(removed, actor.locale)
 
 
 async def handle_remove_agreement_partner(
@@ -223,12 +270,39 @@ async def handle_remove_agreement_partner(
     store: Store,
     now: dt.datetime,
 ) -> None:
-    await ack()
-    agreement, partner = blocks.parse_agreement_value(action.get("value"))
-    removed = await access.remove_agreement_partner(
-        store, actor, agreement=agreement, partner=partner, now=now
+    work = partial(_remove_agreement_partner, actor, store, action.get("value"), now)
+    await _button(ack, respond, actor.locale, work, replace=True)
+
+
+async def _revoke(actor: Actor, store: Store, value: str | None, now: dt.datetime) -> blocks.Reply:
+    ea, partner = blocks.parse_revoke_value(value)
+    revoked = await access.revoke_access(store, actor, ea=ea, partner=partner, now=now)
+    return blocks.revoked(revoked, actor.locale)
+
+
+async def handle_revoke_from_notice(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    actor: Actor,
+    store: Store,
+    now: dt.datetime,
+) -> None:
+    work = partial(_revoke, actor, store, action.get("value"), now)
+    await _button(ack, respond, actor.locale, work, replace=True)
+
+
+async def _decide(
+    actor: Actor, store: Store, action: dict[str, Any], now: dt.datetime
+) -> blocks.Reply:
+    decision = await access.decide_superuser_transfer(
+        store,
+        actor,
+        confirmation_id=blocks.parse_confirmation_value(action.get("value")),
+        confirm=action.get("action_id") == blocks.AccountIds.SUPERUSER_CONFIRM,
+        now=now,
     )
-    await _respond(respond, blocks.agreement_partner_removed(removed, actor.locale), replace=True)
+    return blocks.superuser_decided(decision, actor.locale)
 
 
 async def handle_superuser_decision(
@@ -239,15 +313,8 @@ async def handle_superuser_decision(
     store: Store,
     now: dt.datetime,
 ) -> None:
-    await ack()
-    decision = await access.decide_superuser_transfer(
-        store,
-        actor,
-        confirmation_id=blocks.parse_confirmation_value(action.get("value")),
-        confirm=action.get("action_id") == blocks.AccountIds.SUPERUSER_CONFIRM,
-        now=now,
-    )
-    await _respond(respond, blocks.superuser_decided(decision, actor.locale), replace=True)
+    work = partial(_decide, actor, store, action, now)
+    await _button(ack, respond, actor.locale, work, replace=True)
 
 
 def register(app: AsyncApp) -> None:
@@ -258,5 +325,6 @@ def register(app: AsyncApp) -> None:
     app.action(blocks.AccountIds.ENTITLEMENTS_MORE)(handle_more)
     app.action(blocks.AccountIds.RENEWAL_QUOTE)(handle_quote)
     app.action(blocks.AccountIds.AGREEMENT_REMOVE_PARTNER)(handle_remove_agreement_partner)
+    app.action(blocks.AccountIds.REVOKE_PARTNER)(handle_revoke_from_notice)
     app.action(blocks.AccountIds.SUPERUSER_CONFIRM)(handle_superuser_decision)
     app.action(blocks.AccountIds.SUPERUSER_DECLINE)(handle_superuser_decision)

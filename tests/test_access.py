@@ -4,6 +4,8 @@ notifications both ways (R9), agreement registration, superuser transfer (R10)."
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 from account_fixtures import (
@@ -126,6 +128,9 @@ async def test_grant_lets_the_partner_see_and_tells_both_sides(
     # each side in its own language: harbor speaks English, Alice French
     assert "gave Harbor IT Ltd access" in to_queue[0]["payload"]["text"]
     assert "a reçu un accès" in to_superuser[0]["payload"]["text"]
+    (button,) = to_superuser[0]["payload"]["blocks"][1]["elements"]
+    assert button["action_id"] == account_blocks.AccountIds.REVOKE_PARTNER
+    assert account_blocks.parse_revoke_value(button["value"]) == (ACME_PROD, "harbor")
     entry = next(e for e in await trail(demo_store, ea=ACME_PROD) if e.action == "access.grant")
     assert entry.actor == ALICE
     assert entry.detail["partner"] == "harbor" and entry.detail["until"] == "2027-01-31"
@@ -720,3 +725,17 @@ async def test_who_may_be_proposed(demo_store: Store, now: dt.datetime) -> None:
             demo_store, alice, ea=NOWHERE, email=CLAIRE, now=now
         )
     assert await outbox(demo_store) == []
+
+
+# --- texts -----------------------------------------------------------------------------------------
+
+
+def test_every_message_exists_in_both_languages() -> None:
+    root = Path(__file__).resolve().parents[1] / "templates" / "messages"
+    signature = re.compile(r"\{% macro (\w+)\(([^)]*)\) %\}")
+    macros = {
+        locale: dict(signature.findall((root / locale / "accounts.j2").read_text()))
+        for locale in ("en", "fr")
+    }
+    assert macros["en"] == macros["fr"]
+    assert {"usage_ea", "usage_entitlements", "usage_access", "usage_audit"} <= set(macros["en"])

@@ -134,13 +134,23 @@ async def test_grant_then_revoke_tells_both_sides(bot_app: BotUnderTest) -> None
     keys = body(await bot_app.command("/entitlements", ACME_PROD, as_=TOM))
     assert "7LRWF-VEALK-XWKKX-ZWWHP-0E4FU" in everything(keys)
 
-    body(await bot_app.command("/access", f"revoke {ACME_PROD} harbor", as_=ALICE))
+    # the superuser takes it back from the notice's button (R9)
+    (revoke,) = buttons(dm.args["blocks"], AccountIds.REVOKE_PARTNER)
+    click = await bot_app.requests.block_action(
+        bot_app.user(ALICE), AccountIds.REVOKE_PARTNER, revoke["value"]
+    )
+    answer = await bot_app.fake.wait_for(
+        lambda c: c.method == f"response_url:{click.response_name}"
+    )
+    assert "Harbor IT Ltd" in answer.args["text"] and answer.args["replace_original"] is True
     await bot_app.drain()
     assert len(bot_app.fake.posts("C0HARBORQ")) == 2
     assert len(bot_app.fake.posts(bot_app.user(ALICE))) == 2
     after = body(await bot_app.command("/entitlements", ACME_PROD, as_=TOM))
     assert after["text"] == before["text"]
 
+    body(await bot_app.command("/access", f"grant {ACME_PROD} harbor all", as_=ALICE))
+    body(await bot_app.command("/access", f"revoke {ACME_PROD} harbor", as_=ALICE))
     trail = body(await bot_app.command("/audit", ACME_PROD, as_=ALICE))
     shown = everything(trail)
     assert "a accordé un accès" in shown and "a retiré un accès" in shown

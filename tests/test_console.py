@@ -33,12 +33,12 @@ def test_demo_seeds_an_empty_database_and_answers_whoami(tmp_path: Path) -> None
     result = run_cli(["demo"], "as alice.martin@acme.example\n/supportbot whoami\nquit\n", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "demo data loaded" in result.stdout
-    assert "Alice Martin" in result.stdout
+    assert "Vous êtes *Alice Martin*" in result.stdout  # the reply, in her language
     # a second start never loads the demo data twice
     again = run_cli(["demo", "--as", "eoin.byrne@vmware.example"], "/supportbot whoami\n", tmp_path)
     assert again.returncode == 0, again.stderr
     assert "already has data" in again.stdout
-    assert "Eoin" in again.stdout
+    assert "You are *Eoin Byrne*" in again.stdout
 
 
 def test_console_reports_unknown_people_and_commands(tmp_path: Path) -> None:

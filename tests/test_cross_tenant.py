@@ -334,3 +334,34 @@ async def test_ticket_audit_over_http_leaks_nothing(bot_app: BotUnderTest, email
     missing = ack_text(await bot_app.command("/audit", f"T-{ticket_id + 1000}", as_=email))
     assert foreign.replace(str(ticket_id), "N") == missing.replace(str(ticket_id + 1000), "N")
     assert "vMotion" not in foreign and "ACME" not in foreign
+
+
+BUTTONS = [
+    (account_blocks.AccountIds.ENTITLEMENTS_MORE, '{{"ea":"{ea}","offset":20}}'),
+    (account_blocks.AccountIds.REVOKE_PARTNER, '{{"ea":"{ea}","partner":"nuage"}}'),
+    (
+        account_blocks.AccountIds.RENEWAL_QUOTE,
+        '{{"ea":"{ea}","kind":"contract","ref":"SNS-0041187"}}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("email", "ea"), OUTSIDERS)
+async def test_buttons_over_http_leak_nothing(bot_app: BotUnderTest, email: str, ea: str) -> None:
+    """A crafted button value naming a foreign EA answers like one naming no EA."""
+    secrets = SECRETS[ea] + await key_secrets(bot_app.store, ea)
+    before = await snapshot(bot_app.store)
+    for action_id, template in BUTTONS:
+        answers = []
+        for number in (ea, NOWHERE):
+            click = await bot_app.requests.block_action(
+                bot_app.user(email), action_id, template.format(ea=number)
+            )
+            assert click.status == 200
+            answer = await bot_app.fake.wait_for(
+                lambda c, name=click.response_name: c.method == f"response_url:{name}"
+            )
+            answers.append(json.dumps(answer.args, ensure_ascii=False).replace(number, "<EA>"))
+        assert answers[0] == answers[1], action_id
+        assert not [s for s in secrets if s in answers[0]]
+    assert await snapshot(bot_app.store) == before

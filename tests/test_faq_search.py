@@ -167,6 +167,8 @@ def test_clear_questions_are_confident(catalog: FaqCatalog) -> None:
 def test_index_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="at least one"):
         SearchIndex([])
+    with pytest.raises(ValueError, match="at least one"):
+        SearchIndex([Document("x", [("?!", "en", 1.0)])])
     with pytest.raises(ValueError, match="unsupported language"):
         SearchIndex([Document("x", [("bonjour", "de", 1.0)])])
 
@@ -176,9 +178,10 @@ def test_index_on_its_own() -> None:
         [
             Document("renew", [("How to renew a licence", "en", 1.0)]),
             Document("merge", [("Fusionner deux comptes en double", "fr", 1.0)]),
+            Document("empty", [("…", "en", 1.0)]),
         ]
     )
-    assert index.keys == ("renew", "merge")
+    assert index.keys == ("renew", "merge", "empty")
     assert index.search("renewal of my license")[0][0] == "renew"
     assert index.search("fusion de comptes")[0][0] == "merge"
     assert index.search("merge accounts")[0][0] == "merge"  # synonym group, across languages

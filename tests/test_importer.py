@@ -571,6 +571,11 @@ REFUSALS: list[tuple[str, Callable[[Doc], object], list[str]]] = [
         edit("licenses", 1, ea=4110238710),
         ["licenses[1].ea: EA number must be 9 digits, got '4110238710'"],
     ),
+    (
+        "EA in another script's digits",
+        add("accounts", {"ea": "٤١١٠٢٣٨٧١", "vendor": "vmw", "customer": "acme", "name": "x"}),
+        ["accounts[1].ea: EA number must be 9 digits, got '٤١١٠٢٣٨٧١'"],
+    ),
     # unknown names
     (
         "unknown role",
@@ -895,6 +900,11 @@ REFUSALS: list[tuple[str, Callable[[Doc], object], list[str]]] = [
         "an unknown section that is no name",
         lambda doc: doc.update({"a b": []}),
         [f"dataset['a b']: unknown section (expected one of: {SECTION_LIST})"],
+    ),
+    (
+        "an unknown section with a line break",
+        lambda doc: doc.update({"licences\n": []}),
+        [f"dataset['licences\\n']: unknown section (expected one of: {SECTION_LIST})"],
     ),
     # what the database could not store
     (

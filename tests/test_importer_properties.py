@@ -263,11 +263,17 @@ def mutated_docs(draw: st.DrawFn) -> dict[str, Any]:
             break
         path = draw(st.sampled_from(places))
         holder, key = parent(doc, path), path[-1]
-        action = draw(st.sampled_from(["drop", "retype", "edge", "duplicate"]))
+        action = draw(st.sampled_from(["drop", "retype", "edge", "stretch", "duplicate"]))
+        value = holder[key]
         if action == "drop":
             del holder[key]
         elif action == "duplicate" and isinstance(holder, list):
-            holder.append(copy.deepcopy(holder[key]))
+            holder.append(copy.deepcopy(value))
+        elif action == "stretch" and isinstance(value, str):
+            # Longer than a column, or with a character a database cannot store.
+            holder[key] = value + draw(st.sampled_from(["x" * 250, "\x00", "é" * 60]))
+        elif action == "stretch" and isinstance(value, int):
+            holder[key] = value * 2**40
         elif action == "edge":
             holder[key] = draw(PLAUSIBLE)
         else:

@@ -19,6 +19,7 @@ from ticket_fixtures import (
 )
 
 from bot import tickets
+from bot.blocks.tickets import TicketIds, queue_message
 from bot.domain import Queue, Status, Tier
 from bot.errors import Conflict, Forbidden, NotFound, UserError
 from bot.render import t
@@ -707,8 +708,6 @@ async def test_forms_are_checked_before_they_open(demo_store, now):
 
 
 async def test_queue_message_buttons_follow_the_tier(demo_store, now):
-    from bot.blocks.tickets import TicketIds, queue_message
-
     def actions_of(card: tickets.TicketCard) -> list[str]:
         [row] = [b.to_dict() for b in queue_message(card, "en") if b.type == "actions"]
         return [e["action_id"] for e in row["elements"]]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     )
 
 MAX_RENEWAL_ITEMS = 40  # one section (with its button) each, within the 50 blocks
+MAX_LIST_LINES = 100  # longer lists end with a "narrow it" line
 
 
 class AccountIds(StrEnum):
@@ -51,11 +52,13 @@ class AccountIds(StrEnum):
     ENTITLEMENTS_MORE = "accounts.entitlements_more"
     RENEWAL_QUOTE = "accounts.renewal_quote"
     AGREEMENT_REMOVE_PARTNER = "accounts.agreement_remove_partner"
+    REVOKE_PARTNER = "accounts.revoke_partner"
     SUPERUSER_CONFIRM = "accounts.superuser_confirm"
     SUPERUSER_DECLINE = "accounts.superuser_decline"
     # blocks
     MORE_BLOCK = "accounts.more"
     AGREEMENT_BLOCK = "accounts.agreement"
+    GRANT_NOTICE_BLOCK = "accounts.grant_notice"
     CONFIRMATION_BLOCK = "accounts.confirmation"
 
 
@@ -101,6 +104,7 @@ def more_value(ea: str, filters: Filters, offset: int) -> str:
 
 
 def parse_more_value(value: str | None) -> tuple[str, Filters, int]:
+    # Imported here: bot.entitlements (through bot.access) builds DMs with this module.
     from bot.entitlements import Filters
 
     data = _decode(value)
@@ -141,6 +145,17 @@ def parse_agreement_value(value: str | None) -> tuple[str, str]:
     agreement, partner = _text(data, "agreement"), _text(data, "partner")
     assert agreement is not None and partner is not None
     return agreement, partner
+
+
+def revoke_value(ea: str, partner: str) -> str:
+    return json.dumps({"ea": ea, "partner": partner}, separators=(",", ":"))
+
+
+def parse_revoke_value(value: str | None) -> tuple[str, str]:
+    data = _decode(value)
+    ea, partner = _text(data, "ea"), _text(data, "partner")
+    assert ea is not None and partner is not None
+    return ea, partner
 
 
 def parse_confirmation_value(value: str | None) -> int:
@@ -233,8 +248,10 @@ def my_accounts(result: MyAccounts, locale: str) -> Reply:
             vendor=a.vendor,
             until=_date(a.until),
         )
-        for a in result.lines
+        for a in result.lines[:MAX_LIST_LINES]
     ]
+    if count > MAX_LIST_LINES:
+        lines.append(t("accounts.more_accounts", locale, count=count - MAX_LIST_LINES))
     blocks: list[Block] = [header(t("accounts.my_accounts_title", locale, count=count))]
     blocks += _sections(lines)
     blocks.append(context(t("accounts.my_accounts_hint", locale)))
@@ -302,8 +319,10 @@ def lookup(result: LookupResult, locale: str) -> Reply:
         return Reply(text, [section(t("accounts.lookup_none", locale, query=result.query))])
     lines = [
         t("accounts.lookup_line", locale, ea=m.ea, customer=m.customer, vendor=m.vendor)
-        for m in result.matches
+        for m in result.matches[:MAX_LIST_LINES]
     ]
+    if count > MAX_LIST_LINES:
+        lines.append(t("accounts.more_accounts", locale, count=count - MAX_LIST_LINES))
     blocks: list[Block] = [
         section(t("accounts.lookup_title", locale, query=result.query, count=count))
     ]
@@ -518,6 +537,21 @@ def revoked(result: RevokeResult, locale: str) -> Reply:
         permissions=_perms(result.permissions),
     )
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
+
+
+def grant_notice(text: str, *, ea: str, partner: str, locale: str) -> list[Block]:
+    """The superuser's DM when a partner gets access: one button takes it back (R9)."""
+    return [
+        section(text, block_id=AccountIds.GRANT_NOTICE_BLOCK),
+        actions(
+            button(
+                t("accounts.revoke_button", locale),
+                action_id=AccountIds.REVOKE_PARTNER,
+                value=revoke_value(ea, partner),
+                style="danger",
+            )
+        ),
+    ]
 
 
 def registered(result: RegisterResult, locale: str) -> Reply:
