@@ -77,6 +77,12 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     try:
         await store.migrate()
         return await work(store)
+    except SQLAlchemyError:
+        if store.is_sqlite:
+            # After a failed connect, aiosqlite's worker thread still reports back to the
+            # event loop; give it that moment, or it fails loudly once asyncio.run closes it.
+            await asyncio.sleep(0.05)
+        raise
     finally:
         await store.dispose()
 

@@ -58,7 +58,7 @@ def topics_blocks(reply: FaqReply, locale: str) -> list[Block]:
     for theme, entries in reply.topics:
         blocks.append(DividerBlock())
         lines = "\n".join(f"• {e.titles.get(locale) or e.titles.get('en', e.slug)} — `/faq {e.slug}`" for e in entries)
-        blocks.append(section(f"*{t('faq.topic', locale, theme=theme)}*\n{lines}"))
+        blocks.append(section(f"*{theme}*\n{lines}"))
     return fit(blocks)
 
 
@@ -69,7 +69,7 @@ def reply_blocks(reply: FaqReply, locale: str) -> list[Block]:
 
 def reply_text(reply: FaqReply, locale: str) -> str:
     if reply.kind == "answer":
-        return f"{reply.title}\n{reply.text}"
+        return reply.text  # starts with the entry's title
     if reply.kind == "choices":
         return t("faq.weak_match_intro", locale, question=reply.question) + " " + ", ".join(
             title for _, title in reply.choices
