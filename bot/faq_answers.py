@@ -16,7 +16,11 @@ from bot.store import directory as directory_db
 from bot.visibility import Actor, visible_accounts
 
 # Better support levels first: the asker's best active contract speaks for them.
-LEVEL_RANK = {SupportLevel.PRODUCTION.value: 0, SupportLevel.SAAS.value: 1, SupportLevel.BASIC.value: 2}
+LEVEL_RANK = {
+    SupportLevel.PRODUCTION.value: 0,
+    SupportLevel.SAAS.value: 1,
+    SupportLevel.BASIC.value: 2,
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,8 @@ async def asker_context(store: Store, actor: Actor, *, today: dt.date) -> AskerC
             if actor.is_customer or view.allows(Permission.VIEW_ORDERS_CONTRACTS):
                 for contract in await accounts_db.contracts_on(conn, ea=view.ea):
                     if contract.active(today) and (
-                        best_level is None or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
+                        best_level is None
+                        or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
                     ):
                         best_level = contract.level
                         vendor_id = view.account.vendor
@@ -63,7 +68,11 @@ async def asker_context(store: Store, actor: Actor, *, today: dt.date) -> AskerC
             for severity in (1, 2, 3, 4):
                 target = sla.target_for(best_level, severity, overrides)
                 targets.append(
-                    (severity, vendor.severity_label(severity), sla.describe_target(target, actor.locale))
+                    (
+                        severity,
+                        vendor.severity_label(severity),
+                        sla.describe_target(target, actor.locale),
+                    )
                 )
     return AskerContext(
         locale=actor.locale,
@@ -89,7 +98,9 @@ async def ask(
         return FaqReply(
             kind="topics",
             question="",
-            topics=tuple((name, tuple(entries)) for name, entries in catalog.topics(audience, locale)),
+            topics=tuple(
+                (name, tuple(entries)) for name, entries in catalog.topics(audience, locale)
+            ),
         )
     result = catalog.search(question, locale=locale)
     if result.slug is None:
@@ -106,24 +117,46 @@ async def ask(
         return reply
     async with store.write() as conn:
         await audit_db.record(
-            conn, at=now, actor=actor.email, action="faq.ask", detail={"question": question[:500], "result": reply.kind}
+            conn,
+            at=now,
+            actor=actor.email,
+            action="faq.ask",
+            detail={"question": question[:500], "result": reply.kind},
         )
     return reply
 
 
 async def answer(
-    store: Store, catalog: FaqCatalog, actor: Actor, slug: str, *, now: dt.datetime, question: str = ""
+    store: Store,
+    catalog: FaqCatalog,
+    actor: Actor,
+    slug: str,
+    *,
+    now: dt.datetime,
+    question: str = "",
 ) -> FaqReply:
     context = await asker_context(store, actor, today=now.date())
     text = catalog.answer(slug, actor.locale, context)
     async with store.write() as conn:
         await audit_db.record(
-            conn, at=now, actor=actor.email, action="faq.answer", detail={"slug": slug, "question": question[:500]}
+            conn,
+            at=now,
+            actor=actor.email,
+            action="faq.answer",
+            detail={"slug": slug, "question": question[:500]},
         )
-    return FaqReply(kind="answer", question=question, slug=slug, text=text, title=catalog.title(slug, actor.locale))
+    return FaqReply(
+        kind="answer",
+        question=question,
+        slug=slug,
+        text=text,
+        title=catalog.title(slug, actor.locale),
+    )
 
 
-async def record_feedback(store: Store, actor: Actor, slug: str, helpful: bool, *, now: dt.datetime) -> None:
+async def record_feedback(
+    store: Store, actor: Actor, slug: str, helpful: bool, *, now: dt.datetime
+) -> None:
     async with store.write() as conn:
         await audit_db.record(
             conn,

@@ -8,22 +8,35 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import faq_answers
+from bot import faq_answers, tickets
 from bot.blocks import as_dicts
 from bot.blocks.faq import FaqIds, reply_blocks, reply_text
+from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
 from handlers.common import reply
 from handlers.services import Services
 
 
-async def handle_faq(ack: AsyncAck, command: dict[str, str], actor: Actor, services: Services, now: Any) -> None:
-    answer = await faq_answers.ask(services.store, services.faq, actor, command.get("text", ""), now=now)
+async def handle_faq(
+    ack: AsyncAck, command: dict[str, str], actor: Actor, services: Services, now: Any
+) -> None:
+    answer = await faq_answers.ask(
+        services.store, services.faq, actor, command.get("text", ""), now=now
+    )
     await reply(ack, reply_text(answer, actor.locale), reply_blocks(answer, actor.locale))
 
 
-async def handle_pick(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+async def handle_pick(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    now: Any,
+) -> None:
     await ack()
     slug = str(action.get("value", ""))
     if slug not in services.faq.entries:
@@ -37,7 +50,14 @@ async def handle_pick(ack: AsyncAck, action: dict[str, Any], actor: Actor, servi
     )
 
 
-async def handle_feedback(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+async def handle_feedback(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    now: Any,
+) -> None:
     await ack()
     slug = str(action.get("value", ""))
     helpful = action.get("action_id") == FaqIds.HELPED
@@ -47,12 +67,32 @@ async def handle_feedback(ack: AsyncAck, action: dict[str, Any], actor: Actor, s
     await respond(text=t(key, actor.locale), response_type="ephemeral", replace_original=False)
 
 
-async def handle_open_ticket(ack: AsyncAck, action: dict[str, Any], actor: Actor, services: Services, respond: AsyncRespond, now: Any) -> None:
+async def handle_open_ticket(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    now: Any,
+) -> None:
+    """The answer did not settle it: open the same "new ticket" form as `/ticket`."""
     await ack()
     slug = str(action.get("value", ""))
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, False, now=now)
-    await respond(text=t("faq.open_ticket_hint", actor.locale), response_type="ephemeral", replace_original=False)
+    accounts = await tickets.fileable_accounts(services.store, actor, now=now)
+    if accounts and body.get("trigger_id"):
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=new_ticket_modal(accounts, actor.locale)
+        )
+        return
+    await respond(
+        text=t("faq.open_ticket_hint", actor.locale),
+        response_type="ephemeral",
+        replace_original=False,
+    )
 
 
 def register(app: AsyncApp) -> None:

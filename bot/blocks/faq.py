@@ -27,9 +27,18 @@ def answer_blocks(reply: FaqReply, locale: str) -> list[Block]:
         section(reply.text, block_id=f"{FaqIds.ANSWER_BLOCK_PREFIX}{reply.slug}"),
         context(t("faq.source_footer", locale, title=reply.title)),
         actions(
-            button(t("faq.helped_button", locale), action_id=FaqIds.HELPED, value=reply.slug, style="primary"),
-            button(t("faq.not_helped_button", locale), action_id=FaqIds.NOT_HELPED, value=reply.slug),
-            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value=reply.slug),
+            button(
+                t("faq.helped_button", locale),
+                action_id=FaqIds.HELPED,
+                value=reply.slug,
+                style="primary",
+            ),
+            button(
+                t("faq.not_helped_button", locale), action_id=FaqIds.NOT_HELPED, value=reply.slug
+            ),
+            button(
+                t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value=reply.slug
+            ),
             block_id=FaqIds.FEEDBACK_BLOCK,
         ),
     ]
@@ -39,17 +48,24 @@ def choices_blocks(reply: FaqReply, locale: str) -> list[Block]:
     return [
         section(t("faq.weak_match_intro", locale, question=reply.question)),
         actions(
-            *(button(title, action_id=f"{FaqIds.PICK}.{i}", value=slug) for i, (slug, title) in enumerate(reply.choices)),
+            *(
+                button(title, action_id=f"{FaqIds.PICK}.{i}", value=slug)
+                for i, (slug, title) in enumerate(reply.choices)
+            ),
             block_id=FaqIds.CHOICES_BLOCK,
         ),
-        actions(button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")),
+        actions(
+            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")
+        ),
     ]
 
 
 def none_blocks(reply: FaqReply, locale: str) -> list[Block]:
     return [
         section(t("faq.no_match", locale, question=reply.question)),
-        actions(button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")),
+        actions(
+            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")
+        ),
     ]
 
 
@@ -57,13 +73,21 @@ def topics_blocks(reply: FaqReply, locale: str) -> list[Block]:
     blocks: list[Block] = [section(t("faq.topics_intro", locale))]
     for theme, entries in reply.topics:
         blocks.append(DividerBlock())
-        lines = "\n".join(f"• {e.titles.get(locale) or e.titles.get('en', e.slug)} — `/faq {e.slug}`" for e in entries)
+        lines = "\n".join(
+            f"• {e.titles.get(locale) or e.titles.get('en', e.slug)} — `/faq {e.slug}`"
+            for e in entries
+        )
         blocks.append(section(f"*{theme}*\n{lines}"))
     return fit(blocks)
 
 
 def reply_blocks(reply: FaqReply, locale: str) -> list[Block]:
-    builders = {"answer": answer_blocks, "choices": choices_blocks, "none": none_blocks, "topics": topics_blocks}
+    builders = {
+        "answer": answer_blocks,
+        "choices": choices_blocks,
+        "none": none_blocks,
+        "topics": topics_blocks,
+    }
     return builders[reply.kind](reply, locale)
 
 
@@ -71,8 +95,10 @@ def reply_text(reply: FaqReply, locale: str) -> str:
     if reply.kind == "answer":
         return reply.text  # starts with the entry's title
     if reply.kind == "choices":
-        return t("faq.weak_match_intro", locale, question=reply.question) + " " + ", ".join(
-            title for _, title in reply.choices
+        return (
+            t("faq.weak_match_intro", locale, question=reply.question)
+            + " "
+            + ", ".join(title for _, title in reply.choices)
         )
     if reply.kind == "none":
         return t("faq.no_match", locale, question=reply.question)
