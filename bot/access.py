@@ -324,6 +324,8 @@ async def grant_access(
             ),
         )
         previous = ordered(existing.permissions) if existing and existing.active(today) else None
+        # The same grant again (a repeated request) changes nothing: nobody is told twice.
+        unchanged = previous == granted and existing is not None and existing.until == until
         await audit_db.record(
             conn,
             at=now,
@@ -337,16 +339,17 @@ async def grant_access(
                 "previous": [p.value for p in previous] if previous is not None else None,
             },
         )
-        await _tell_both_sides(
-            conn,
-            account=view.account,
-            partner=org,
-            actor=actor,
-            event="granted",
-            permissions=granted,
-            until=until,
-            now=now,
-        )
+        if not unchanged:
+            await _tell_both_sides(
+                conn,
+                account=view.account,
+                partner=org,
+                actor=actor,
+                event="granted",
+                permissions=granted,
+                until=until,
+                now=now,
+            )
     return GrantResult(
         ea=view.ea,
         asked_for=view.asked_for,

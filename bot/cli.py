@@ -72,17 +72,22 @@ async def export_tickets(store: Store) -> dict[str, Any]:
     return {"tickets": [ticket_json(t, events.get(t.id, [])) for t in tickets]}
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be opened or used: an unreachable server, an unwritable file."""
+
+
 async def _with_store(settings: Settings, work: Any) -> Any:
     store = Store(settings.database_url)
     try:
         await store.migrate()
         return await work(store)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError) as exc:
         if store.is_sqlite:
             # After a failed connect, aiosqlite's worker thread still reports back to the
             # event loop; give it that moment, or it fails loudly once asyncio.run closes it.
             await asyncio.sleep(0.05)
-        raise
+        cause = getattr(exc, "orig", None) or exc
+        raise DatabaseUnavailable(f"{type(cause).__name__}: {cause}") from exc
     finally:
         await store.dispose()
 
@@ -257,12 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except (SQLAlchemyError, OSError) as exc:
-        # An unreachable server or an unwritable file: one line, the traceback with -v.
+    except DatabaseUnavailable as exc:
+        # One line; the traceback with -v.
         if args.verbose:
             raise
-        cause = getattr(exc, "orig", None) or exc
-        print(f"database error: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print(f"database error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -103,6 +103,9 @@ _KEYWORD_WEIGHT = 1.0
 # offered among others (see SearchResult.confident).
 CONFIDENT_SCORE = 0.3
 CONFIDENT_MARGIN = 0.1
+# Questions are read up to this length: search time grows with the text, and a question
+# of 100 000 characters would hold the event loop past Slack's 3-second ack limit.
+MAX_QUESTION = 1000
 
 # libyaml's loader when available: it reads the 74 front matters ten times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -289,7 +292,7 @@ class FaqCatalog:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        text = question.strip()
+        text = question.strip()[:MAX_QUESTION]
         if text.lower() in self.entries:
             slug = text.lower()
             return SearchResult(slug, 1.0, ((slug, 1.0),), True)

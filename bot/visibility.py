@@ -94,6 +94,9 @@ def permissions_on(
     actor: Actor, account: Account, grant_permissions: frozenset[Permission] | None
 ) -> frozenset[Permission] | None:
     """The permissions ``actor`` holds on ``account``; None when it lies outside their view."""
+    if account.superuser == actor.email:
+        # R10: whoever holds the superuser role (even a partner contact) runs the account.
+        return ALL_PERMISSIONS
     if actor.is_customer:
         return ALL_PERMISSIONS if account.customer == actor.org.id else None
     if actor.is_vendor:
@@ -136,9 +139,11 @@ async def visible_accounts(
         found = await accounts_db.list_accounts(conn, vendor=actor.org.id)
         return [AccountView(a, ALL_PERMISSIONS) for a in found]
     grants = await accounts_db.grants_of_partner(conn, partner=actor.org.id, active_on=today)
-    by_ea = {g.ea: g for g in grants}
-    found = await accounts_db.list_accounts(conn, eas=by_ea)
-    return [AccountView(a, by_ea[a.ea].permissions) for a in found]
+    permissions = {g.ea: g.permissions for g in grants}
+    for account in await accounts_db.accounts_of_superuser(conn, email=actor.email):
+        permissions[account.ea] = ALL_PERMISSIONS
+    found = await accounts_db.list_accounts(conn, eas=permissions)
+    return [AccountView(a, permissions[a.ea]) for a in found]
 
 
 def can_see_ticket(actor: Actor, ticket: Ticket, view: AccountView | None) -> bool:

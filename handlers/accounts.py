@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -18,7 +19,7 @@ from bot.errors import UserError
 from bot.parser import date, ea_number, require, split_args, ticket_id, tokens
 from bot.store import Store
 from bot.visibility import Actor
-from handlers.common import error_text, reply
+from handlers.common import clicked, reply
 
 USAGE_EA = entitlements.USAGE_EA
 USAGE_ENTITLEMENTS = entitlements.USAGE_ENTITLEMENTS
@@ -47,21 +48,9 @@ async def _button(
     *,
     replace: bool,
 ) -> None:
-    """Acknowledge a click, then answer through its response URL.
-
-    A refusal is answered here rather than raised: when a listener raises after it has
-    acknowledged, Bolt clears the acknowledgement and Slack would get no answer to the
-    click (a 404 after its timeout) on top of the message.
-    """
-    await ack()
-    try:
-        message = await work()
-    except UserError as error:
-        await respond(
-            text=error_text(error, locale), response_type="ephemeral", replace_original=False
-        )
-        return
-    await _respond(respond, message, replace=replace)
+    """Acknowledge a click, then answer through its response URL (refusals too)."""
+    async with clicked(ack, respond, locale):
+        await _respond(respond, await work(), replace=replace)
 
 
 # --- slash commands ------------------------------------------------------------------------
@@ -222,8 +211,18 @@ async def handle_more(
     await _button(ack, respond, actor.locale, work, replace=True)
 
 
+def _click_key(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """One key per person, message and button: a double click (two interactions, two
+    trigger ids) is one request, like the same click delivered twice."""
+    message_ts = (body.get("container") or {}).get("message_ts")
+    user = (body.get("user") or {}).get("id")
+    if not message_ts or not user:
+        return body.get("trigger_id")
+    return hashlib.sha256(f"{user}|{message_ts}|{action.get('value')}".encode()).hexdigest()[:40]
+
+
 async def _quote(
-    actor: Actor, store: Store, value: str | None, trigger: str | None, now: dt.datetime
+    actor: Actor, store: Store, value: str | None, click: str | None, now: dt.datetime
 ) -> blocks.Reply:
     ea, kind, ref = blocks.parse_quote_value(value)
     quote = await entitlements.request_renewal_quote(
@@ -233,8 +232,8 @@ async def _quote(
         kind=kind,
         ref=ref,
         now=now,
-        # the same click delivered twice opens one ticket
-        request_key=f"quote:{trigger}" if trigger else None,
+        # the same click, delivered twice or double-clicked, opens one ticket
+        request_key=f"quote:{click}" if click else None,
     )
     return blocks.quote_requested(quote.ticket, quote.ea, actor.locale)
 
@@ -248,7 +247,7 @@ async def handle_quote(
     store: Store,
     now: dt.datetime,
 ) -> None:
-    work = partial(_quote, actor, store, action.get("value"), body.get("trigger_id"), now)
+    work = partial(_quote, actor, store, action.get("value"), _click_key(body, action), now)
     await _button(ack, respond, actor.locale, work, replace=False)
 
 

@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
-from handlers import middleware, register_handlers
+from handlers import guard, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
 
@@ -56,11 +56,14 @@ def build_app(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
     register_handlers(app)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
+    async def on_error(
+        error: Exception, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> BoltResponse | None:
         locale = request.context.get("locale") or settings.default_locale
         if isinstance(error, UserError):
             text = error_text(error, locale)
@@ -73,7 +76,8 @@ def build_app(
         if body.get("type") == "view_submission":
             view = body.get("view") or {}
             field = next(
-                (b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"), None
+                (b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"),
+                None,
             )
             if isinstance(error, UserError) and isinstance(error.params.get("block_id"), str):
                 field = error.params["block_id"]
@@ -81,7 +85,9 @@ def build_app(
                 return _json_response({"response_action": "errors", "errors": {field: text[:150]}})
         response_url = body.get("response_url")
         if response_url:
-            middleware.background(AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral"))
+            middleware.background(
+                AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral")
+            )
         return None
 
     return app
@@ -93,7 +99,9 @@ class BackgroundWork:
     def __init__(self, services: Services, client: AsyncWebClient) -> None:
         self.services = services
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.worker = OutboxWorker(services.store, client, worker_id=worker_id, clock=services.clock)
+        self.worker = OutboxWorker(
+            services.store, client, worker_id=worker_id, clock=services.clock
+        )
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -126,7 +134,7 @@ def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Appl
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
-        bolt_response = await app.async_dispatch(bolt_request)
+        bolt_response = await guard.dispatch(app, bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:

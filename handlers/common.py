@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.models.blocks import Block
 
 from bot.errors import UserError
@@ -33,3 +35,20 @@ def error_text(error: UserError, locale: str) -> str:
     if error.usage:
         text += f"\n{t('errors.usage_prefix', locale)} {usage_text(error.usage, locale)}"
     return text
+
+
+@asynccontextmanager
+async def clicked(ack: AsyncAck, respond: AsyncRespond, locale: str) -> AsyncIterator[None]:
+    """Acknowledge a button click, then run the block; a refusal raised inside is
+    answered privately through the click's response URL.
+
+    Raising after the ack would reach Slack as no answer at all: Bolt drops the
+    acknowledgement of a listener that fails, so the click would time out.
+    """
+    await ack()
+    try:
+        yield
+    except UserError as error:
+        await respond(
+            text=error_text(error, locale), response_type="ephemeral", replace_original=False
+        )

@@ -110,7 +110,10 @@ class LocalSlack:
                 known = await directory_db.get_contact(conn, email=str(args.get("email", "")))
             if known is None:
                 return {"ok": False, "error": "users_not_found"}
-            return {"ok": True, "user": {"id": self.know(known.email), "profile": {"email": known.email}}}
+            return {
+                "ok": True,
+                "user": {"id": self.know(known.email), "profile": {"email": known.email}},
+            }
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
         self.ts += 1
@@ -138,8 +141,12 @@ def blocks_as_text(blocks: list[dict[str, Any]] | None) -> list[str]:
         elif kind == "context":
             lines.append("  " + " · ".join(e.get("text", "") for e in block.get("elements", [])))
         elif kind == "actions":
-            labels = [e["text"]["text"] for e in block.get("elements", []) if e.get("type") == "button"]
-            others = [e.get("type", "") for e in block.get("elements", []) if e.get("type") != "button"]
+            labels = [
+                e["text"]["text"] for e in block.get("elements", []) if e.get("type") == "button"
+            ]
+            others = [
+                e.get("type", "") for e in block.get("elements", []) if e.get("type") != "button"
+            ]
             lines.append("  " + " ".join(f"[{label}]" for label in labels + others))
         elif kind == "divider":
             lines.append("  ----")
@@ -159,7 +166,9 @@ class Console:
         await self.slack.start()
         self.client = AsyncWebClient(token="xoxb-local-console", base_url=self.slack.api_url)
         self.app = build_app(self.services, client=self.client, verify_requests=False)
-        self.worker = OutboxWorker(self.services.store, self.client, worker_id="console", clock=self.services.clock)
+        self.worker = OutboxWorker(
+            self.services.store, self.client, worker_id="console", clock=self.services.clock
+        )
 
     async def stop(self) -> None:
         await self.slack.stop()
@@ -195,7 +204,9 @@ class Console:
         async with self.services.store.read() as conn:
             contact = await directory_db.get_contact(conn, email=email)
         if contact is None:
-            self.say(f"No contact {email}. Contacts are loaded from the dataset (supportbot import).")
+            self.say(
+                f"No contact {email}. Contacts are loaded from the dataset (supportbot import)."
+            )
             return False
         self.email = contact.email
         self.slack.know(contact.email)
@@ -247,7 +258,9 @@ class Console:
                 break
 
     async def run(self, stream: TextIO, *, interactive: bool) -> None:
-        self.say("Partner Support console. Type a slash command, `as <email>` to change person, `quit` to leave.")
+        self.say(
+            "Partner Support console. Type a slash command, `as <email>` to change person, `quit` to leave."
+        )
         while True:
             if interactive:
                 print(f"{self.email or '?'}> ", end="", file=self.out, flush=True)

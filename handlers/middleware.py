@@ -46,7 +46,9 @@ async def slack_profile(
         response = await client.users_info(user=user_id, include_locale=True)
     except SlackApiError as exc:
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
-        log.warning("users.info failed for %s: %s", user_id, data.get("error") or exc.response.status_code)
+        log.warning(
+            "users.info failed for %s: %s", user_id, data.get("error") or exc.response.status_code
+        )
         return None, None
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("users.info unreachable for %s: %s", user_id, exc)
@@ -121,7 +123,10 @@ def register(app: AsyncApp, services: Services) -> None:
         if user_id is None or body.get("type") == "url_verification":
             return await next()
         # Events about others (or the bot itself) carry no actor of ours.
-        if body.get("type") == "event_callback" and body.get("event", {}).get("type") != "app_home_opened":
+        if (
+            body.get("type") == "event_callback"
+            and body.get("event", {}).get("type") != "app_home_opened"
+        ):
             return await next()
         actor, email, locale = await resolve_actor(services, client, user_id)
         context["locale"] = locale
@@ -139,7 +144,9 @@ def register(app: AsyncApp, services: Services) -> None:
             # Interactions: acknowledge, then tell them where Slack lets us (never silence).
             response_url = body.get("response_url")
             if response_url:
-                background(AsyncWebhookClient(response_url).send(text=message, response_type="ephemeral"))
+                background(
+                    AsyncWebhookClient(response_url).send(text=message, response_type="ephemeral")
+                )
             return BoltResponse(status=200, body="")
         context["actor"] = actor
         return await next()

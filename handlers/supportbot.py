@@ -15,7 +15,9 @@ from handlers.common import reply
 USAGE = "supportbot.usage"
 
 
-async def handle_supportbot(ack: AsyncAck, command: dict[str, str], actor: Actor, store: Store, locale: str) -> None:
+async def handle_supportbot(
+    ack: AsyncAck, command: dict[str, str], actor: Actor, store: Store, locale: str
+) -> None:
     words = tokens(command.get("text", ""))
     verb = words[0].lower() if words else "help"
     if verb == "help":

@@ -30,7 +30,7 @@ from bot.errors import Forbidden, UserError
 from bot.render import t
 from bot.store import Store
 from bot.visibility import Actor
-from handlers.common import error_text, reply
+from handlers.common import clicked, error_text, reply
 from handlers.services import Services
 
 USAGE = "tickets.usage_ticket"
@@ -264,9 +264,9 @@ async def handle_take_button(
     now: dt.datetime,
     respond: AsyncRespond,
 ) -> None:
-    await ack()
-    outcome = await tickets.take(store, actor, _button_ticket(action), now=now)
-    await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
+    async with clicked(ack, respond, locale):
+        outcome = await tickets.take(store, actor, _button_ticket(action), now=now)
+        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
 
 
 async def handle_escalate_button(
@@ -278,10 +278,11 @@ async def handle_escalate_button(
     locale: str,
     now: dt.datetime,
     client: AsyncWebClient,
+    respond: AsyncRespond,
 ) -> None:
-    await ack()
-    card = await tickets.prepare_escalation(store, actor, _button_ticket(action), now=now)
-    await client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(card, locale))
+    async with clicked(ack, respond, locale):
+        card = await tickets.prepare_escalation(store, actor, _button_ticket(action), now=now)
+        await client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(card, locale))
 
 
 async def _open_reason_modal(
@@ -298,7 +299,7 @@ async def _open_reason_modal(
     await client.views_open(trigger_id=body["trigger_id"], view=reason_modal(kind, card, locale))
 
 
-async def handle_hand_back_button(
+async def handle_change_button(
     ack: AsyncAck,
     body: dict[str, Any],
     action: dict[str, Any],
@@ -307,23 +308,12 @@ async def handle_hand_back_button(
     locale: str,
     now: dt.datetime,
     client: AsyncWebClient,
+    respond: AsyncRespond,
 ) -> None:
-    await ack()
-    await _open_reason_modal("hand_back", body, action, actor, store, locale, now, client)
-
-
-async def handle_resolve_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    actor: Actor,
-    store: Store,
-    locale: str,
-    now: dt.datetime,
-    client: AsyncWebClient,
-) -> None:
-    await ack()
-    await _open_reason_modal("resolve", body, action, actor, store, locale, now, client)
+    """Hand back or Resolve: both ask for a reason in a modal first."""
+    kind = "hand_back" if action.get("action_id") == TicketIds.HAND_BACK else "resolve"
+    async with clicked(ack, respond, locale):
+        await _open_reason_modal(kind, body, action, actor, store, locale, now, client)
 
 
 # --------------------------------------------------------------------------- modals
@@ -468,8 +458,8 @@ def register(app: AsyncApp) -> None:
     app.command("/reassign")(handle_reassign)
     app.action(TicketIds.TAKE)(handle_take_button)
     app.action(TicketIds.ESCALATE)(handle_escalate_button)
-    app.action(TicketIds.HAND_BACK)(handle_hand_back_button)
-    app.action(TicketIds.RESOLVE)(handle_resolve_button)
+    app.action(TicketIds.HAND_BACK)(handle_change_button)
+    app.action(TicketIds.RESOLVE)(handle_change_button)
     app.view(TicketIds.NEW_MODAL)(handle_new_submit)
     app.view(TicketIds.NEW_CONFIRM)(handle_new_confirm)
     app.view(TicketIds.ESCALATE_MODAL)(handle_escalate_submit)

@@ -192,6 +192,17 @@ def test_an_unreachable_database_is_one_line(
     assert err == "database error: OperationalError: unable to open database file\n"
 
 
+def test_an_unreachable_server_is_one_line(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing")
+    assert main(["export", "tickets", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("database error: ConnectionRefusedError: ")
+    assert captured.err.count("\n") == 1
+
+
 # --- export ------------------------------------------------------------------------------------
 
 

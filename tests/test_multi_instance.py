@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slackreq import Response, SlackRequests
 from sqlalchemy import func, select
 
+from bot import tickets
 from bot.config import Settings
 from bot.importer import import_file
 from bot.outbox import OutboxWorker
@@ -43,6 +44,7 @@ from bot.store import directory as directory_db
 from bot.store import outbox as outbox_db
 from bot.store import tables as t
 from bot.store import tickets as tickets_db
+from bot.visibility import load_actor
 from handlers.app import build_app, web_app
 from handlers.services import Services
 
@@ -51,6 +53,7 @@ TICKET_ID = re.compile(r"\bT-(\d+)\b")
 OPENERS = (("alice.martin@acme.example", "411023871"), ("bruno.leroy@acme.example", "411023872"))
 REQUESTS = 60
 CONCURRENCY = 16
+
 
 @dataclass
 class Instance:
@@ -108,7 +111,9 @@ async def cluster(url: str) -> AsyncIterator[Cluster]:
                 site = web.TCPSite(runner, "127.0.0.1", 0)
                 await site.start()
                 port = runner.addresses[0][1]
-                requests = SlackRequests(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, session, fake)
+                requests = SlackRequests(
+                    f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, session, fake
+                )
                 worker = OutboxWorker(store, client, worker_id=f"instance-{name}", clock=clock)
                 instances.append(Instance(name, store, services, worker, requests, runner))
             yield Cluster(fake, clock, (instances[0], instances[1]))
@@ -272,6 +277,68 @@ async def test_two_instances_share_one_postgres_database(database_url: str) -> N
     await run_scenario(database_url)
 
 
-async def test_two_instances_share_one_sqlite_file(tmp_path: Path) -> None:
-    """The same on SQLite: the second instance queues on the file's write lock."""
-    await run_scenario(f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}")
+async def test_two_stores_on_one_sqlite_file_number_tickets_uniquely(tmp_path: Path) -> None:
+    """Two instances' stores on one SQLite file (WAL): concurrent ticket creation gives
+    unique numbers, a retried request opens nothing new whichever store it reaches, and
+    both outbox workers together deliver each entry once."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    setup = Store(url)
+    await setup.migrate()
+    await import_file(setup, DEMO)
+    await setup.dispose()
+    stores = (Store(url), Store(url))
+    try:
+        async with stores[0].read() as conn:
+            actors = [
+                await load_actor(conn, email=email, default_locale="en") for email, _ in OPENERS
+            ]
+
+        async def one(n: int, key: str) -> tickets.TicketOutcome:
+            actor = actors[n % len(OPENERS)]
+            assert actor is not None
+            return await tickets.open_ticket(
+                stores[n % 2],
+                actor,
+                subject=f"License server unreachable, case {n}",
+                ea=OPENERS[n % len(OPENERS)][1],
+                request_key=f"trigger:{key}",
+                now=NOW,
+            )
+
+        count_ = 40
+        outcomes = await asyncio.gather(*(one(n, f"k{n}") for n in range(count_)))
+        # The same requests again, each on the other store, all at once.
+        retries = await asyncio.gather(*(one(n + 1, f"k{n}") for n in range(0, count_, 5)))
+        numbers = [o.card.ticket.id for o in outcomes]
+        assert len(set(numbers)) == count_ and all(o.created for o in outcomes)
+        assert [r.card.ticket.id for r in retries] == numbers[::5]
+        assert not any(r.created for r in retries)
+        assert await count(stores[1], t.tickets) == count_
+
+        async with FakeSlack() as fake:
+            workers = [
+                OutboxWorker(
+                    s,
+                    AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
+                    worker_id=f"w{i}",
+                    clock=lambda: NOW,
+                    batch=4,
+                )
+                for i, s in enumerate(stores)
+            ]
+
+            async def deliver(worker: OutboxWorker) -> None:
+                while await worker.run_once():
+                    pass
+
+            await asyncio.gather(*(deliver(w) for w in workers for _ in range(2)))
+            async with stores[0].read() as conn:
+                rows = await outbox_db.entries(conn)
+            assert len(rows) >= count_
+            assert all(row["status"] == outbox_db.SENT and row["attempts"] == 1 for row in rows)
+            assert {row["claimed_by"] for row in rows} <= {"w0", "w1"}
+            posted = Counter((c.args["channel"], c.args["text"]) for c in fake.posts())
+            assert len(fake.posts()) == len(rows) and max(posted.values()) == 1
+    finally:
+        for store in stores:
+            await store.dispose()

@@ -120,3 +120,22 @@ async def test_health_endpoint(bot_app: BotUnderTest) -> None:
     async with bot_app.requests.session.get(url) as response:
         assert response.status == 200
         assert (await response.json())["ok"] is True
+
+
+async def test_a_refused_click_is_answered_privately_and_quickly(bot_app: BotUnderTest) -> None:
+    from bot.blocks.tickets import TicketIds
+
+    opened = await bot_app.command(
+        "/ticket", "new sev3 ea:411023871 license portal shows no keys", as_=ALICE
+    )
+    assert "T-1" in opened.json["text"]
+    # Jean (another customer) clicks Take on ACME's ticket: it reads like a missing one
+    started = time.monotonic()
+    response = await bot_app.requests.block_action(
+        bot_app.user("jean.morel@hexagone.example"), TicketIds.TAKE, "T-1"
+    )
+    assert response.status == 200
+    assert time.monotonic() - started < 2.5
+    call = await bot_app.fake.wait_for(lambda c: c.method.startswith("response_url"))
+    assert "T-1" in call.args["text"]
+    assert call.args.get("replace_original") is False
