@@ -129,6 +129,19 @@ class _Loader(yaml.SafeLoader):
         except ValueError:
             return self.construct_scalar(node)  # type: ignore[arg-type]
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # An explicit tag on a value it cannot read ("!!int abc", "!!bool maybe", "!!int ")
+        # makes PyYAML's constructors raise all kinds of plain errors: report them as YAML
+        # errors, with their line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r} as {node.tag}", node.start_mark
+            ) from None
+
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 

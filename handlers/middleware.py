@@ -26,6 +26,8 @@ from handlers.services import Services
 
 log = logging.getLogger(__name__)
 
+PROFILE_TIMEOUT = 2.0  # seconds users.info may take on a person's first request
+
 
 def slack_locale(value: str | None) -> str | None:
     """Slack's ``fr-FR`` → ``fr``; a language the bot does not speak → None."""
@@ -43,7 +45,10 @@ async def slack_profile(
     if cached is not None:
         return cached
     try:
-        response = await client.users_info(user=user_id, include_locale=True)
+        # Bounded: this runs before the ack, which Slack waits for three seconds at most.
+        response = await asyncio.wait_for(
+            client.users_info(user=user_id, include_locale=True), PROFILE_TIMEOUT
+        )
     except SlackApiError as exc:
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         log.warning(
@@ -65,8 +70,12 @@ async def resolve_actor(
 ) -> tuple[Actor | None, str | None, str]:
     """(actor or None, the email Slack gave, the locale to answer in)."""
     default = services.settings.default_locale
+    # Every request comes here: one short read transaction for a known Slack user.
     async with services.store.read() as conn:
         contact = await directory_db.get_contact_by_slack_id(conn, user_id=user_id)
+        org = None
+        if contact is not None:
+            org = await directory_db.get_organization(conn, id=contact.org)
     slack_email: str | None = None
     slack_lang: str | None = None
     if contact is None or contact.locale is None:
@@ -74,8 +83,15 @@ async def resolve_actor(
     email = contact.email if contact is not None else slack_email
     if email is None:
         return None, None, slack_lang or default
-    async with services.store.read() as conn:
-        actor = await load_actor(conn, email=email, default_locale=default, slack_user_id=user_id)
+    actor: Actor | None = None
+    if contact is not None and org is not None:
+        locale = contact.locale or org.locale or default
+        actor = Actor(contact=contact, org=org, locale=locale, slack_user_id=user_id)
+    elif contact is None:
+        async with services.store.read() as conn:
+            actor = await load_actor(
+                conn, email=email, default_locale=default, slack_user_id=user_id
+            )
     if actor is None:
         return None, email, slack_lang or default
     if contact is None:

@@ -322,7 +322,7 @@ async def test_one_command_delivered_twice_runs_once(
     assert await row_counts(bot_app.store) == done
 
 
-def event_body(bot: BotUnderTest, event: dict[str, Any], event_id: str) -> bytes:
+def event_body(event: dict[str, Any], event_id: str) -> bytes:
     return json.dumps(
         {
             "token": "legacy-verification-token",
@@ -340,7 +340,7 @@ async def test_an_event_retried_by_slack_is_handled_once(bot_app: BotUnderTest) 
     await bot_app.command("/ticket", "list", as_=EOIN)  # Eoin's Slack id is known
     before = await row_counts(bot_app.store)
     event = {"type": "app_home_opened", "user": bot_app.user(EOIN), "tab": "home"}
-    body = event_body(bot_app, event, "EvHOME0001")
+    body = event_body(event, "EvHOME0001")
     now = int(time.time())
     first_headers = {"Content-Type": "application/json", **bot_app.requests.sign(body, now - 5)}
     assert (await post(bot_app, body, first_headers)).status == 200

@@ -1015,6 +1015,17 @@ async def test_yaml_tags_for_objects_are_refused(store: Store, tmp_path: Path) -
     assert error.startswith(f"{path}: not valid YAML (line 1): could not determine a constructor")
 
 
+async def test_a_yaml_tag_on_a_value_it_cannot_read(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "tags.yml", "vendors:\n  - id: vmw\n    name: !!int VMware\n")
+    assert await refused_file(store, path) == [
+        f"{path}: not valid YAML (line 3): cannot read 'VMware' as tag:yaml.org,2002:int"
+    ]
+    empty = write(tmp_path, "empty-tag.yml", "vendors: !!bool\n")
+    assert await refused_file(store, empty) == [
+        f"{empty}: not valid YAML (line 1): cannot read '' as tag:yaml.org,2002:bool"
+    ]
+
+
 async def test_invalid_json_names_the_file_and_line(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "broken.json", '{"vendors": [\n  {"id": "vmw",}\n]}')
     assert await refused_file(store, path) == [

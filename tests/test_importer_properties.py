@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.importer import SECTIONS, Dataset, DatasetError, check, import_document
+from bot.importer import SECTIONS, Dataset, DatasetError, check, import_document, parse_text
 from bot.store import Store
 from bot.store.tables import metadata
 
@@ -312,6 +312,62 @@ def test_the_small_document_is_valid() -> None:
 @given(DOCUMENTS)
 def test_arbitrary_documents_get_an_answer_with_paths(doc: Any) -> None:
     assert_answer(doc)
+
+
+YAML_TOKENS = st.sampled_from(
+    [
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!timestamp ",
+        "!!binary ",
+        "!!set ",
+        "!!map ",
+        "!!seq ",
+        "!!str ",
+        "!!null ",
+        "!!python/object:os.system ",
+        "&a ",
+        "*a",
+        "*b",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        "- ",
+        "? ",
+        ", ",
+        "\n",
+        "  ",
+        "\t",
+        "abc",
+        "1",
+        "0x1F",
+        "2027-02-30",
+        "2027-01-01 25:00:00",
+        "'",
+        '"',
+        "# note",
+        "|",
+        ">",
+        "vendors",
+        "---",
+        "...",
+        "%YAML 1.1",
+    ]
+)
+
+
+@PROPERTY
+@given(st.lists(YAML_TOKENS, max_size=30).map("".join) | st.text(max_size=60))
+def test_any_text_parses_or_is_refused_with_the_file_name(text: str) -> None:
+    for json_only in (False, True):
+        try:
+            parse_text(text, "upload.yml", json_only=json_only)
+        except DatasetError as exc:
+            (message,) = exc.errors
+            assert message.startswith("upload.yml: "), message
 
 
 @PROPERTY

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.store import tables as t
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -32,7 +33,12 @@ class Store:
     """Owns the engine. ``write()`` opens a write transaction, ``read()`` a read one.
 
     On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that two writers
-    queue on the database lock instead of failing when a read lock is upgraded.
+    queue on the database lock instead of failing when a read lock is upgraded. Within
+    one process, writers also queue on an ``asyncio.Lock`` first: SQLite takes one writer
+    at a time anyway, and its busy handler (a sleep-and-retry loop) lets a waiting writer
+    be overtaken again and again under load, which showed as multi-second acks; the lock
+    hands the database to waiters in arrival order. Other processes still queue on the
+    database lock.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -40,10 +46,11 @@ class Store:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         if self.is_sqlite:
             self._setup_sqlite()
 
@@ -56,7 +63,7 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             if self.url.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
                 # WAL + NORMAL: a committed transaction survives a crash of the process.
@@ -71,11 +78,31 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on success and rolls back on any error."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                await conn.execution_options(sqlite_begin="IMMEDIATE")
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self._sqlite_writer(), self.engine.connect() as conn:
+            await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        """This process's turn to write (see the class docstring). A write opened inside
+        another one in the same task would wait for ever: it fails after the time SQLite
+        itself would have waited."""
+        loop = asyncio.get_running_loop()
+        if self._writer_lock is None or self._writer_lock[0] is not loop:
+            # A lock belongs to one event loop; a CLI command or a test may run several.
+            self._writer_lock = (loop, asyncio.Lock())
+        lock = self._writer_lock[1]
+        async with asyncio.timeout(SQLITE_BUSY_SECONDS):
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
