@@ -22,7 +22,7 @@ from bot.domain import (
     Subscription,
 )
 from bot.store import tables as t
-from bot.text import normalize_email
+from bot.text import fold, normalize_email
 
 # --- accounts -------------------------------------------------------------------------
 
@@ -202,6 +202,7 @@ def license_values(lic: License) -> dict[str, object]:
         "key": lic.key,
         "ea": lic.ea,
         "product": lic.product,
+        "product_folded": fold(lic.product),
         "quantity": lic.quantity,
         "unit": lic.unit,
         "type": lic.type.value,
@@ -237,7 +238,7 @@ async def list_licenses(
         query = query.where(t.licenses.c.folder.in_(sorted(set(folders))))
     if product:
         query = query.where(
-            func.lower(t.licenses.c.product).contains(product.lower(), autoescape=True)
+            t.licenses.c.product_folded.contains(fold(product), autoescape=True)
         )
     if type is not None:
         query = query.where(t.licenses.c.type == type.value)
@@ -263,7 +264,7 @@ async def licenses_of_product(conn: AsyncConnection, /, *, ea: str, product: str
     query = (
         select(t.licenses)
         .where(t.licenses.c.ea == ea)
-        .where(func.lower(t.licenses.c.product) == product.lower())
+        .where(t.licenses.c.product_folded == fold(product))
         .order_by(t.licenses.c.id)
         .limit(50)
     )

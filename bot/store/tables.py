@@ -136,6 +136,8 @@ licenses = Table(
     Column("key", String(64), nullable=False, unique=True),
     Column("ea", String(9), ForeignKey("accounts.ea"), nullable=False),
     Column("product", String(200), nullable=False),
+    # accent- and case-folded product name: SQLite's lower() only knows ASCII
+    Column("product_folded", String(600), nullable=False, server_default=""),
     Column("quantity", Integer, nullable=False),
     Column("unit", String(32), nullable=False),
     Column("type", String(16), nullable=False),
@@ -146,6 +148,8 @@ licenses = Table(
     # Look-ups page through one EA's keys in display order: this index serves them
     # without a sort, whatever the table's size.
     Index("ix_licenses_ea_folder_product", "ea", "folder", "product", "id"),
+    # key counts by type on the EA card read this index alone
+    Index("ix_licenses_ea_type", "ea", "type"),
     Index("ix_licenses_expires", "expires"),
 )
 

@@ -423,3 +423,10 @@ async def list_tickets_any(
     query = query.order_by(t.tickets.c.id.desc()).limit(limit)
     rows = list((await conn.execute(query)).mappings())
     return await _with_clocks(conn, rows)
+
+
+async def lock_ticket(conn: AsyncConnection, /, *, ticket_id: int) -> None:
+    """Hold the ticket's row until the transaction ends, so that two changes of one
+    ticket run one after the other and the second sees what the first did (PostgreSQL:
+    ``SELECT … FOR UPDATE``; SQLite's write transactions are serialised already)."""
+    await conn.execute(select(t.tickets.c.id).where(t.tickets.c.id == ticket_id).with_for_update())
