@@ -94,7 +94,7 @@ def test_init_db_prints_the_revision(
 ) -> None:
     assert main(["init-db"]) == 0
     out = capsys.readouterr().out
-    assert out == f"schema ready at revision 0001 ({db_url})\n"
+    assert out == f"schema ready at revision 0002 ({db_url})\n"
     assert (tmp_path / "cli.db").is_file()
     # Again on a migrated database: same answer, nothing lost.
     assert main(["init-db"]) == 0
