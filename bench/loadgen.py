@@ -156,7 +156,7 @@ def ack_text(raw: str) -> str | None:
 
 
 async def run_load(
-    url: str,
+    url: str | Sequence[str],
     signing_secret: str,
     specs: Sequence[CommandSpec],
     *,
@@ -168,17 +168,21 @@ async def run_load(
     response_url_base: str | None = None,
 ) -> LoadResult:
     """Send the specs round-robin from ``concurrency`` clients until ``count`` requests
-    were sent or ``duration`` seconds passed. A request counts as an error when it fails,
-    is not an ephemeral ack, or its text does not satisfy ``expect``."""
-    require_loopback(url)
-    if not specs:
-        raise ValueError("no request to send")
+    were sent or ``duration`` seconds passed; with several URLs (instances of one app),
+    requests go to each in turn. A request counts as an error when it fails, is not an
+    ephemeral ack, or its text does not satisfy ``expect``."""
+    urls = [url] if isinstance(url, str) else list(url)
+    for target in urls:
+        require_loopback(target)
+    if not specs or not urls:
+        raise ValueError("nothing to send, or nowhere to send it")
     if count is None and duration is None:
         duration = DEFAULT_DURATION
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(urls[0]))
     signer = SignedCommands(signing_secret, response_url_base or f"{origin}/response")
     result = LoadResult()
     picks = itertools.cycle(specs)
+    targets = itertools.cycle(urls)
     remaining = itertools.count() if count is None else iter(range(count))
     deadline = None if duration is None else time.perf_counter() + duration
 
@@ -194,7 +198,7 @@ async def run_load(
             body, headers = signer.build(next(picks))
             started = time.perf_counter()
             try:
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(next(targets), data=body, headers=headers) as response:
                     raw = await response.text()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
