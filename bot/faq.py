@@ -305,6 +305,11 @@ class FaqCatalog:
         rounded = tuple((slug, round(score, 4)) for slug, score in ranked[:limit])
         return SearchResult(best_slug, round(best, 4), rounded, confident)
 
+    def needs_account_data(self, slug: str, locale: str) -> bool:
+        """Does this answer read the asker's accounts (EAs, partners, contracts, ATCs)?
+        Most don't; the caller then skips the queries that gather them."""
+        return _reads_account_data(self.templates_dir, slug, locale)
+
     def answer(self, slug: str, locale: str, asker: AskerContext) -> str:
         """The entry as Slack mrkdwn in ``locale``: its title in bold, then the answer."""
         entry = self.entries[slug]
@@ -314,6 +319,17 @@ class FaqCatalog:
         body = env.get_template(f"faq/{locale}/{slug}.md.j2").render(asker=asker).strip()
         text = f"*{render.slack_escape(entry.title(locale))}*\n{body}"
         return render.truncate(text, ANSWER_LIMIT)
+
+
+ACCOUNT_FIELDS = ("eas", "partners", "contract_level", "response_targets", "atcs")
+
+
+@cache
+def _reads_account_data(templates_dir: Path, slug: str, locale: str) -> bool:
+    if locale not in render.LOCALES:
+        locale = render.DEFAULT_LOCALE
+    source = (templates_dir / "faq" / locale / f"{slug}.md.j2").read_text(encoding="utf-8")
+    return any(f"asker.{name}" in source for name in ACCOUNT_FIELDS)
 
 
 @cache

@@ -4,6 +4,7 @@ answer — an entry, a choice of three, or nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from bot import sla
@@ -14,6 +15,8 @@ from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.visibility import Actor, visible_accounts
+
+log = logging.getLogger(__name__)
 
 # Better support levels first: the asker's best active contract speaks for them.
 LEVEL_RANK = {
@@ -34,31 +37,44 @@ class FaqReply:
     topics: tuple[tuple[str, tuple[FaqEntry, ...]], ...] = ()
 
 
+def basic_context(actor: Actor) -> AskerContext:
+    """What is known of the asker without reading their accounts."""
+    return AskerContext(
+        locale=actor.locale,
+        audience=actor.kind.value,
+        name=actor.contact.name,
+        organization=actor.org.name,
+        partner_type=actor.org.partner_type.value if actor.org.partner_type else None,
+    )
+
+
 async def asker_context(store: Store, actor: Actor, *, today: dt.date) -> AskerContext:
-    """What the templates may use of the asker's own data."""
+    """What the templates may use of the asker's own data: their EAs, partners, best
+    active contract level and its first-response targets, the ATCs they deal with."""
     async with store.read() as conn:
         views = await visible_accounts(conn, actor=actor, today=today)
         eas = tuple(v.ea for v in views)
-        partners: list[str] = []
-        atcs: list[tuple[str, str]] = []
+        contract_eas = [
+            v.ea for v in views if actor.is_customer or v.allows(Permission.VIEW_ORDERS_CONTRACTS)
+        ]
+        vendor_of = {v.ea: v.account.vendor for v in views}
         best_level: str | None = None
         vendor_id: str | None = views[0].account.vendor if views else None
-        for view in views[:20]:
-            if actor.is_customer or view.allows(Permission.VIEW_ORDERS_CONTRACTS):
-                for contract in await accounts_db.contracts_on(conn, ea=view.ea):
-                    if contract.active(today) and (
-                        best_level is None
-                        or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
-                    ):
-                        best_level = contract.level
-                        vendor_id = view.account.vendor
-            if actor.is_customer:
-                for grant in await accounts_db.grants_on(conn, ea=view.ea):
-                    if grant.active(today) and grant.partner not in partners:
-                        partners.append(grant.partner)
+        for contract in await accounts_db.contracts_on_accounts(conn, eas=contract_eas):
+            if contract.active(today) and (
+                best_level is None
+                or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
+            ):
+                best_level = contract.level
+                vendor_id = vendor_of[contract.ea]
+        partners: list[str] = []
+        if actor.is_customer:
+            for grant in await accounts_db.grants_on_accounts(conn, eas=eas):
+                if grant.active(today) and grant.partner not in partners:
+                    partners.append(grant.partner)
         partner_orgs = await directory_db.get_organizations(conn, ids=partners)
-        atc_orgs = [actor.org.id] if actor.is_partner else partners
-        for org_id in atc_orgs:
+        atcs: list[tuple[str, str]] = []
+        for org_id in [actor.org.id] if actor.is_partner else partners:
             for contact in await directory_db.list_contacts(conn, org=org_id, role=Role.ATC):
                 atcs.append((contact.name, contact.email))
         targets: list[tuple[int, str, str]] = []
@@ -67,19 +83,15 @@ async def asker_context(store: Store, actor: Actor, *, today: dt.date) -> AskerC
             overrides = await accounts_db.sla_overrides(conn, vendor=vendor.id)
             for severity in (1, 2, 3, 4):
                 target = sla.target_for(best_level, severity, overrides)
-                targets.append(
-                    (
-                        severity,
-                        vendor.severity_label(severity),
-                        sla.describe_target(target, actor.locale),
-                    )
-                )
+                label = vendor.severity_label(severity)
+                targets.append((severity, label, sla.describe_target(target, actor.locale)))
+    base = basic_context(actor)
     return AskerContext(
-        locale=actor.locale,
-        audience=actor.kind.value,
-        name=actor.contact.name,
-        organization=actor.org.name,
-        partner_type=actor.org.partner_type.value if actor.org.partner_type else None,
+        locale=base.locale,
+        audience=base.audience,
+        name=base.name,
+        organization=base.organization,
+        partner_type=base.partner_type,
         eas=eas,
         partners=tuple(partner_orgs[p].name for p in partners if p in partner_orgs),
         contract_level=best_level,
@@ -113,16 +125,10 @@ async def ask(
             choices=tuple((s, catalog.title(s, locale)) for s in slugs),
         )
     else:
-        reply = await answer(store, catalog, actor, result.slug, now=now, question=question)
-        return reply
-    async with store.write() as conn:
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="faq.ask",
-            detail={"question": question[:500], "result": reply.kind},
-        )
+        return await answer(store, catalog, actor, result.slug, now=now, question=question)
+    # No protected data was read: nothing to audit, but unanswered questions are worth
+    # a line in the log (they show which entries to write next).
+    log.info("faq %s for %r (%s)", reply.kind, question[:200], locale)
     return reply
 
 
@@ -135,16 +141,22 @@ async def answer(
     now: dt.datetime,
     question: str = "",
 ) -> FaqReply:
-    context = await asker_context(store, actor, today=now.date())
+    personal = catalog.needs_account_data(slug, actor.locale)
+    if personal:
+        context = await asker_context(store, actor, today=now.date())
+    else:
+        context = basic_context(actor)
     text = catalog.answer(slug, actor.locale, context)
-    async with store.write() as conn:
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="faq.answer",
-            detail={"slug": slug, "question": question[:500]},
-        )
+    if personal:
+        # The answer shows the asker's accounts, partners or contracts: a protected read.
+        async with store.write() as conn:
+            await audit_db.record(
+                conn,
+                at=now,
+                actor=actor.email,
+                action="faq.answer",
+                detail={"slug": slug, "question": question[:500]},
+            )
     return FaqReply(
         kind="answer",
         question=question,

@@ -69,6 +69,19 @@ async def resolve_actor(
     services: Services, client: AsyncWebClient, user_id: str
 ) -> tuple[Actor | None, str | None, str]:
     """(actor or None, the email Slack gave, the locale to answer in)."""
+    cached = services.resolved.get(user_id)
+    if cached is not None:
+        actor, locale = cached
+        return actor, actor.email, locale
+    found = await _resolve_actor(services, client, user_id)
+    if found[0] is not None:
+        services.resolved.put(user_id, found[0], found[2])
+    return found
+
+
+async def _resolve_actor(
+    services: Services, client: AsyncWebClient, user_id: str
+) -> tuple[Actor | None, str | None, str]:
     default = services.settings.default_locale
     # Every request comes here: one short read transaction for a known Slack user.
     async with services.store.read() as conn:

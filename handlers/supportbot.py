@@ -11,12 +11,18 @@ from bot.parser import tokens
 from bot.store import Store
 from bot.visibility import Actor
 from handlers.common import reply
+from handlers.services import Services
 
 USAGE = "supportbot.usage"
 
 
 async def handle_supportbot(
-    ack: AsyncAck, command: dict[str, str], actor: Actor, store: Store, locale: str
+    ack: AsyncAck,
+    command: dict[str, str],
+    actor: Actor,
+    store: Store,
+    locale: str,
+    services: Services,
 ) -> None:
     words = tokens(command.get("text", ""))
     verb = words[0].lower() if words else "help"
@@ -28,6 +34,8 @@ async def handle_supportbot(
         if len(words) < 2:
             raise UserError("parse.missing", usage=USAGE, argument="fr|en")
         text, blocks = await profile.set_language(store, actor, words[1])
+        if actor.slack_user_id:
+            services.resolved.forget(actor.slack_user_id)
     else:
         raise UserError("unknown_subcommand", usage=USAGE, command="/supportbot", value=words[0])
     await reply(ack, text, blocks)

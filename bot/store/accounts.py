@@ -237,9 +237,7 @@ async def list_licenses(
     if folders is not None:
         query = query.where(t.licenses.c.folder.in_(sorted(set(folders))))
     if product:
-        query = query.where(
-            t.licenses.c.product_folded.contains(fold(product), autoescape=True)
-        )
+        query = query.where(t.licenses.c.product_folded.contains(fold(product), autoescape=True))
     if type is not None:
         query = query.where(t.licenses.c.type == type.value)
     if folder:
@@ -631,3 +629,27 @@ async def decide_confirmation(
         )
     )
     return bool(result.rowcount)
+
+
+async def contracts_on_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> list[Contract]:
+    """The contracts of several EAs in one query, latest end first."""
+    wanted = sorted(set(eas))
+    if not wanted:
+        return []
+    query = (
+        select(t.contracts).where(t.contracts.c.ea.in_(wanted)).order_by(t.contracts.c.ends.desc())
+    )
+    return [_contract(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def grants_on_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> list[Grant]:
+    """The grants on several EAs in one query."""
+    wanted = sorted(set(eas))
+    if not wanted:
+        return []
+    query = (
+        select(t.grants)
+        .where(t.grants.c.ea.in_(wanted))
+        .order_by(t.grants.c.ea, t.grants.c.partner)
+    )
+    return [_grant(row) for row in (await conn.execute(query)).mappings()]
