@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,9 +35,10 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    bot_token: str | None
-    signing_secret: str | None
-    app_token: str | None
+    # secrets stay out of the printed form, so no log line or traceback shows them
+    bot_token: str | None = field(repr=False)
+    signing_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
     api_url: str
     port: int
     database_url: str

@@ -40,7 +40,13 @@ async def help_for(store: Store, actor: Actor, *, locale: str) -> tuple[str, lis
     def line(message: str, /, **params: object) -> str:
         return t(f"supportbot.{message}", locale, **params)
 
-    tickets = ["cmd_ticket_modal", "cmd_ticket_new", "cmd_ticket_show", "cmd_ticket_list", "cmd_ticket_note"]
+    tickets = [
+        "cmd_ticket_modal",
+        "cmd_ticket_new",
+        "cmd_ticket_show",
+        "cmd_ticket_list",
+        "cmd_ticket_note",
+    ]
     accounts = ["cmd_ea", "cmd_entitlements", "cmd_access"]
     extra: list[str] = []
     if actor.is_partner:
@@ -52,7 +58,9 @@ async def help_for(store: Store, actor: Actor, *, locale: str) -> tuple[str, lis
         else:
             async with store.read() as conn:
                 atcs = await directory_db.list_contacts(conn, org=actor.org.id, role=Role.ATC)
-            extra.append(line("cmd_escalate_denied", atcs=", ".join(f"{c.name} ({c.email})" for c in atcs)))
+            extra.append(
+                line("cmd_escalate_denied", atcs=", ".join(f"{c.name} ({c.email})" for c in atcs))
+            )
     elif actor.is_vendor:
         tickets += ["cmd_ticket_work", "cmd_reassign"]
         accounts.insert(1, "cmd_ea_lookup")

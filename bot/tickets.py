@@ -573,6 +573,8 @@ async def _begin(
     store_conn: AsyncConnection, actor: Actor, ticket_id: int, now: dt.datetime
 ) -> _Change:
     cache = _Cache(store_conn)
+    # Changes of one ticket queue here: a double click's second run sees the first's.
+    await tickets_db.lock_ticket(store_conn, ticket_id=ticket_id)
     ticket = await _visible_ticket(store_conn, actor, ticket_id, now.date())
     return _Change(store_conn, cache, actor, ticket, now)
 

@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 SIGNATURE_WINDOW = 5 * 60
 # Slack retries an event at once, after a minute and after five more minutes.
 DELIVERY_WINDOW = 15 * 60
-# About 80 bytes of memory each; two per request: enough for ~160 requests a second
-# sustained over the five-minute window. Beyond it the entries closest to their end are
-# dropped early (and a warning logged).
+# About 190 bytes of memory each (19 MB when full); two per request: enough for ~160
+# requests a second sustained over the five-minute window. Beyond it the entries closest
+# to their end are dropped early (and a warning logged).
 CAPACITY = 100_000
 EVICTION_WARNING_INTERVAL = 60.0
 _CONTEXT_KEY = "replay_guard_delivery"
@@ -131,6 +131,11 @@ def _header(req: AsyncBoltRequest, name: str) -> str | None:
     return str(values[0]) if values else None
 
 
+def _is_timestamp(value: str) -> bool:
+    # ASCII only: str.isdigit() also accepts "²" or "١", which int() refuses or reads.
+    return value.isascii() and value.isdigit()
+
+
 def delivery_id(body: Mapping[str, Any]) -> str | None:
     """What stays the same when Slack delivers one thing twice: the event id of an
     Events API callback, else the trigger id of a command or an interaction."""
@@ -163,7 +168,7 @@ class ReplayGuard(AsyncMiddleware):
         if signature is None and timestamp is None:
             # Socket Mode and the local console: nothing signed, nothing to replay.
             return await next()
-        if not signature or not timestamp or not timestamp.isdigit():
+        if not signature or not timestamp or not _is_timestamp(timestamp):
             return BoltResponse(status=401, body="")  # Bolt refuses these first anyway
         retry = _header(req, "x-slack-retry-num")
         signed = f"sig:{timestamp}:{signature}"
@@ -213,7 +218,7 @@ async def dispatch(app: AsyncApp, req: AsyncBoltRequest) -> BoltResponse:
     on it, and the app's error handler would then answer the unauthenticated request
     with a 200 "unexpected error" reply instead of a 401."""
     timestamp = _header(req, "x-slack-request-timestamp")
-    if timestamp is not None and not timestamp.strip().isdigit():
+    if timestamp is not None and not _is_timestamp(timestamp):
         return BoltResponse(status=401, body="")
     response = await app.async_dispatch(req)
     release_failed(req, response)

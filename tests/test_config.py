@@ -230,3 +230,16 @@ def test_env_sample_lists_every_setting() -> None:
     # The sample's values are the defaults (or empty), so copying it changes nothing.
     got = load_settings({}, env_file=ROOT / ".env.sample")
     assert got == settings()
+
+
+def test_secrets_stay_out_of_the_printed_settings() -> None:
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-123-secret",
+            "SLACK_SIGNING_SECRET": "sign-secret",
+            "SLACK_APP_TOKEN": "xapp-1-secret",
+        },
+        env_file=None,
+    )
+    printed = repr(settings)
+    assert "secret" not in printed and settings.bot_token == "xoxb-123-secret"

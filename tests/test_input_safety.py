@@ -27,7 +27,7 @@ from conftest import ROOT, BotUnderTest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slackreq import Response
-from test_hardening import row_counts
+from test_hardening import js, row_counts
 
 from bot.domain import OrgKind
 from bot.entitlements import lookup_accounts
@@ -179,7 +179,7 @@ async def test_typed_mentions_and_links_reach_no_message_unescaped(bot_app: BotU
     ]:
         await seen.command(command, text, as_=LEA if command != "/access" else ALICE)
     # the form, whose fields Slack sends as typed
-    state = {
+    state: dict[str, dict[str, Any]] = {
         "ticket.ea": {
             "ticket.ea": {"type": "static_select", "selected_option": {"value": ACME_PROD}}
         },
@@ -270,7 +270,7 @@ async def test_quotes_and_semicolons_are_stored_as_typed(bot_app: BotUnderTest) 
     opened = await bot_app.command(
         "/ticket", f"new sev3 ea:{ACME_PROD} {as_slack_sends(subject)}", as_=ALICE
     )
-    assert "T-1" in opened.json["text"]
+    assert "T-1" in js(opened)["text"]
     await bot_app.command("/ticket", "note T-1 x'; DELETE FROM outbox; --", as_=ALICE)
     async with bot_app.store.read() as conn:
         ticket = await tickets_db.get_ticket(conn, ticket_id=1)
@@ -279,7 +279,7 @@ async def test_quotes_and_semicolons_are_stored_as_typed(bot_app: BotUnderTest) 
     assert ticket is not None and ticket.subject == subject
     assert "x'; DELETE FROM outbox; --" in notes
     listed = await bot_app.command("/ticket", "list ea:411023871' OR '1'='1", as_=ALICE)
-    assert "T-1" not in listed.json["text"]
+    assert "T-1" not in js(listed)["text"]
 
 
 TRICKY_DIRECTORY: dict[str, Any] = {
@@ -420,7 +420,7 @@ async def test_odd_and_overlong_text_is_answered_within_slacks_limits(
         await seen.command("/ticket", f"show T-{number}", as_=LEA)
         for command, query in [("/faq", typed), ("/ea", f"lookup {typed}"), ("/ticket", typed)]:
             await seen.command(command, query, as_=LEA)
-    state = {
+    state: dict[str, dict[str, Any]] = {
         "ticket.ea": {
             "ticket.ea": {"type": "static_select", "selected_option": {"value": ACME_PROD}}
         },

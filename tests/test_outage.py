@@ -199,10 +199,10 @@ async def test_a_post_whose_answer_is_lost_is_sent_again(bot_app: BotUnderTest) 
     know, so it sends again. The one duplicate per lost answer is the at-least-once
     window; nothing is lost."""
     await warm_up(bot_app)
-    impatient = AsyncWebClient(token="xoxb-test", base_url=bot_app.fake.api_url, timeout=0.3)
+    impatient = AsyncWebClient(token="xoxb-test", base_url=bot_app.fake.api_url, timeout=1)
     worker = OutboxWorker(bot_app.store, impatient, worker_id="impatient", clock=bot_app.clock)
     await ack(bot_app, "/ticket", "new sev2 ea:411023871 Datastore offline", as_=ALICE)
-    bot_app.fake.delay("chat.postMessage", 1.0)
+    bot_app.fake.delay("chat.postMessage", 2.0)
     try:
         assert await worker.run_once() == 0
     finally:
@@ -210,7 +210,7 @@ async def test_a_post_whose_answer_is_lost_is_sent_again(bot_app: BotUnderTest) 
     (entry,) = await entries(bot_app.store)
     assert entry["status"] == "pending" and entry["attempts"] == 1
     assert "Timeout" in entry["last_error"]
-    await asyncio.sleep(1.0)  # the answer Slack was late with is gone
+    await asyncio.sleep(1.5)  # the answer Slack was late with is gone
     bot_app.clock.advance(minutes=1)
     assert await worker.run_once() == 1
     (entry,) = await entries(bot_app.store)
