@@ -230,6 +230,15 @@ def _partner_lines(partners: Sequence[PartnerAccess], locale: str) -> list[str]:
     ]
 
 
+def _partners_blocks(
+    partners: Sequence[PartnerAccess], *, only_own: bool, locale: str
+) -> list[Block]:
+    """The partners holding a grant on an EA, under their title (card and /access)."""
+    lines = _partner_lines(partners, locale) or [t("accounts.partners_none", locale)]
+    title = t("accounts.partners_title_own" if only_own else "accounts.partners_title", locale)
+    return _sections([title, *lines])
+
+
 # --- /ea --------------------------------------------------------------------------------------
 
 
@@ -281,11 +290,7 @@ def account_card(card: AccountCard, locale: str) -> Reply:
             )
         )
     )
-    partner_lines = _partner_lines(card.partners, locale) or [t("accounts.partners_none", locale)]
-    title = t(
-        "accounts.partners_title_own" if card.only_own_grant else "accounts.partners_title", locale
-    )
-    blocks += _sections([title, *partner_lines])
+    blocks += _partners_blocks(card.partners, only_own=card.only_own_grant, locale=locale)
     if card.contracts is not None:
         contract_lines = [
             t(
@@ -503,11 +508,7 @@ def access_overview(result: AccessOverview, locale: str) -> Reply:
             )
         )
     )
-    partner_lines = _partner_lines(result.partners, locale) or [t("accounts.partners_none", locale)]
-    title = t(
-        "accounts.partners_title_own" if result.only_own else "accounts.partners_title", locale
-    )
-    blocks += _sections([title, *partner_lines])
+    blocks += _partners_blocks(result.partners, only_own=result.only_own, locale=locale)
     hint = "accounts.access_hint_manage" if result.can_manage else "accounts.access_hint_ask"
     blocks.append(context(t(hint, locale, ea=result.ea, superuser=_person(result.superuser))))
     return Reply(text, _fit(blocks, locale))
