@@ -7,6 +7,7 @@ Button values are small JSON documents encoded and decoded here, next to the ids
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.models.blocks import Block
 
 from bot.blocks import MAX_BLOCKS, SECTION_LIMIT, actions, button, context, header, section
-from bot.domain import LicenseType, Permission
+from bot.domain import Contract, LicenseType, Permission
 from bot.errors import UserError
 from bot.render import t, truncate
 
@@ -239,6 +240,24 @@ def _partners_blocks(
     return _sections([title, *lines])
 
 
+def _contracts_blocks(contracts: Sequence[Contract], *, today: dt.date, locale: str) -> list[Block]:
+    """An EA's support contracts under their title (card and entitlements)."""
+    lines = [
+        t(
+            "accounts.contract_line",
+            locale,
+            number=c.number,
+            level=c.level,
+            starts=_date(c.starts),
+            ends=_date(c.ends),
+            products=list(c.products),
+            active=c.active(today),
+        )
+        for c in contracts
+    ] or [t("accounts.contracts_none", locale)]
+    return _sections([t("accounts.contracts_title", locale), *lines])
+
+
 # --- /ea --------------------------------------------------------------------------------------
 
 
@@ -292,20 +311,7 @@ def account_card(card: AccountCard, locale: str) -> Reply:
     )
     blocks += _partners_blocks(card.partners, only_own=card.only_own_grant, locale=locale)
     if card.contracts is not None:
-        contract_lines = [
-            t(
-                "accounts.contract_line",
-                locale,
-                number=c.number,
-                level=c.level,
-                starts=_date(c.starts),
-                ends=_date(c.ends),
-                products=list(c.products),
-                active=c.active(card.today),
-            )
-            for c in card.contracts
-        ] or [t("accounts.contracts_none", locale)]
-        blocks += _sections([t("accounts.contracts_title", locale), *contract_lines])
+        blocks += _contracts_blocks(card.contracts, today=card.today, locale=locale)
     if card.key_counts is not None:
         counts = [
             {"type": kind.value, "count": card.key_counts[kind]}
@@ -395,20 +401,7 @@ def entitlements(result: Entitlements, locale: str) -> Reply:
         lines = [t("accounts.keys_none", locale)]
     blocks += _sections(lines)
     if result.contracts is not None:
-        contract_lines = [
-            t(
-                "accounts.contract_line",
-                locale,
-                number=c.number,
-                level=c.level,
-                starts=_date(c.starts),
-                ends=_date(c.ends),
-                products=list(c.products),
-                active=c.active(result.today),
-            )
-            for c in result.contracts
-        ] or [t("accounts.contracts_none", locale)]
-        blocks += _sections([t("accounts.contracts_title", locale), *contract_lines])
+        blocks += _contracts_blocks(result.contracts, today=result.today, locale=locale)
     if result.subscriptions is not None:
         sub_lines = [
             t(
