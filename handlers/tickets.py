@@ -49,7 +49,8 @@ USAGE_BY_VERB = {
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
 # A leading "sev1".."sev4" word sets the severity (any case).
-_SEVERITY_WORD = re.compile(r"sev[1-4]", re.IGNORECASE)
+# A leading "sev" and digits is meant as a severity: "sev9" gets its own error, not a subject.
+_SEVERITY_WORD = re.compile(r"sev[0-9]+", re.IGNORECASE)
 
 
 def _rest(words: list[str], start: int) -> str:

@@ -139,3 +139,13 @@ async def test_a_refused_click_is_answered_privately_and_quickly(bot_app: BotUnd
     call = await bot_app.fake.wait_for(lambda c: c.method.startswith("response_url"))
     assert "T-1" in call.args["text"]
     assert call.args.get("replace_original") is False
+
+
+async def test_a_wrong_severity_gets_its_own_error_and_the_usage_line(
+    bot_app: BotUnderTest,
+) -> None:
+    response = await bot_app.command("/ticket", "new sev9 ea:411023871 disk full", as_=EOIN)
+    assert "`sev9` is not a severity" in response.json["text"]
+    assert "/ticket new" in response.json["text"]
+    listed = await bot_app.command("/ticket", "list sev7", as_=EOIN)
+    assert "`sev7` is not a severity" in listed.json["text"]
