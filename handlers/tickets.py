@@ -48,8 +48,8 @@ USAGE_BY_VERB = {
 }
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
-# A leading "sev1".."sev4" word sets the severity (any case).
-# A leading "sev" and digits is meant as a severity: "sev9" gets its own error, not a subject.
+# A leading "sev" and digits is a severity (any case); "sev9" gets its own error rather
+# than becoming the subject.
 _SEVERITY_WORD = re.compile(r"sev[0-9]+", re.IGNORECASE)
 
 
