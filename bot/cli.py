@@ -130,15 +130,18 @@ def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
     from bot.faq import default_catalog
 
     locale = args.locale or settings.default_locale
-    result = default_catalog().search(args.question, locale=locale)
+    result = default_catalog().search(args.question, locale=locale, limit=4)
     if args.json:
         print(
             json.dumps(
                 {
                     "slug": result.slug,
                     "score": round(result.score, 4),
+                    # the runners-up, best first (the answer itself is "slug")
                     "alternatives": [
-                        {"slug": s, "score": round(v, 4)} for s, v in result.alternatives
+                        {"slug": s, "score": round(v, 4)}
+                        for s, v in result.alternatives
+                        if s != result.slug
                     ],
                 },
                 ensure_ascii=False,
