@@ -60,7 +60,8 @@ LOCALES = ("en", "fr")
 # Used with fullmatch (``$`` would let a trailing newline through); ASCII digits only,
 # as ``\d`` also takes other scripts' digits.
 EA_PATTERN = re.compile(r"[0-9]{9}")
-SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# Ids are short and space-free; case is kept (datasets from elsewhere use "Pixel" too).
+SLUG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CHANNEL_PATTERN = re.compile(r"[CGD][A-Z0-9]{2,31}")
 FIELD_PATTERN = re.compile(r"\w+")
@@ -347,7 +348,8 @@ class Checker:
         value = self.req(item, path, "id")
         if not SLUG_PATTERN.fullmatch(value):
             raise self.fail(
-                f"{path}.id", f"{value!r} is not a slug (lower-case letters, digits, - and _)"
+                f"{path}.id",
+                f"{value!r} is not an id (letters, digits, '.', '-' and '_', no spaces)",
             )
         if value in self.org_kinds:
             raise self.fail(f"{path}.id", f"duplicate id {value!r}")

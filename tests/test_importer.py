@@ -661,7 +661,7 @@ REFUSALS: list[tuple[str, Callable[[Doc], object], list[str]]] = [
     (
         "id that is not a slug",
         add("vendors", {"id": "VM ware", "name": "VMware"}),
-        ["vendors[1].id: 'VM ware' is not a slug (lower-case letters, digits, - and _)"],
+        ["vendors[1].id: 'VM ware' is not an id (letters, digits, '.', '-' and '_', no spaces)"],
     ),
     (
         "an email that is not one",
