@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   — run the bot: the local console on the demo data (no Slack needed);
-#                 with SLACK_BOT_TOKEN (+ signing secret or app token) set, `make serve`.
+#   make run    — run the bot: in Slack when SLACK_BOT_TOKEN (+ signing secret or app
+#                 token) is set in the environment or .env; otherwise the local console
+#                 on the demo data, no Slack needed (`make demo` forces the console).
 #   make test   — install what the tests need, lint, type-check, run the suite
 #                 (SQLite, then PostgreSQL when a server answers).
 
@@ -9,7 +10,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo serve console test lint typecheck pytest pytest-postgres bench clean
+.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench clean
 
 $(BIN)/supportbot: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,9 @@ $(BIN)/supportbot: pyproject.toml
 $(VENV)/.dev: $(BIN)/supportbot
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
+
+run: $(BIN)/supportbot
+	$(BIN)/supportbot start
 
 demo: $(BIN)/supportbot
 	$(BIN)/supportbot demo

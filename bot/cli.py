@@ -204,6 +204,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_console(settings, args.as_email, seed_demo=True))
 
 
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    """In Slack when a bot token is configured, else the local console on the demo data."""
+    if settings.has_slack:
+        return cmd_serve(settings, args)
+    print("No SLACK_BOT_TOKEN set: opening the local console on the demo data (no Slack needed).")
+    return cmd_demo(settings, args)
+
+
 def _where(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
@@ -240,6 +248,14 @@ def parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print slug, score and alternatives as JSON"
     )
     faq.set_defaults(run=cmd_faq)
+
+    start = sub.add_parser(
+        "start", help="serve in Slack when SLACK_BOT_TOKEN is set, else the demo console"
+    )
+    start.add_argument(
+        "--as", dest="as_email", metavar="EMAIL", help="console: act as this contact"
+    )
+    start.set_defaults(run=cmd_start)
 
     con = sub.add_parser("console", help="local playground: type slash commands, no Slack needed")
     con.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this contact")

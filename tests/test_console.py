@@ -53,3 +53,27 @@ def test_console_reports_unknown_people_and_commands(tmp_path: Path) -> None:
     assert "No contact nobody@nowhere.example" in result.stdout
     assert "Type a slash command" in result.stdout
     assert "no answer for /nothing" in result.stdout
+
+
+def test_start_opens_the_demo_console_without_a_slack_token(tmp_path: Path) -> None:
+    result = run_cli(["start"], "as alice.martin@acme.example\n/supportbot whoami\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "No SLACK_BOT_TOKEN set" in result.stdout
+    assert "Vous êtes *Alice Martin*" in result.stdout
+
+
+def test_start_with_a_token_serves_slack_and_names_what_is_missing(tmp_path: Path) -> None:
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "PYTHONPATH": str(ROOT)}
+    env.pop("SLACK_SIGNING_SECRET", None)
+    env.pop("SLACK_APP_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "start"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET is required" in result.stderr
