@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import sla
@@ -40,8 +39,9 @@ from bot.domain import (
 )
 from bot.store import Store
 from bot.store import accounts as accounts_db
+from bot.store import dataset as dataset_db
 from bot.store import directory as directory_db
-from bot.store import tables as t
+from bot.store.dataset import Existing
 from bot.text import normalize_email
 
 SECTIONS = (
@@ -103,21 +103,6 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in SECTIONS}
-
-
-@dataclass
-class Existing:
-    """Keys already in the database (an import without --replace adds to them)."""
-
-    orgs: dict[str, OrgKind] = field(default_factory=dict)
-    contacts: dict[str, str] = field(default_factory=dict)  # email -> org
-    accounts: dict[str, str] = field(default_factory=dict)  # ea -> customer
-    license_keys: set[str] = field(default_factory=set)
-    contracts: set[str] = field(default_factory=set)
-    subscriptions: set[str] = field(default_factory=set)
-    agreements: set[str] = field(default_factory=set)
-    grants: set[tuple[str, str]] = field(default_factory=set)
-    sla_targets: set[tuple[str, str, int]] = field(default_factory=set)  # vendor, level, sev
 
 
 class _Loader(yaml.SafeLoader):
@@ -828,36 +813,6 @@ def check(doc: Any, existing: Existing | None = None) -> Dataset:
 # --- writing ------------------------------------------------------------------------------
 
 
-async def _existing(conn: AsyncConnection) -> Existing:
-    found = Existing()
-    for oid, kind in (
-        await conn.execute(select(t.organizations.c.id, t.organizations.c.kind))
-    ).all():
-        found.orgs[oid] = OrgKind(kind)
-    found.contacts = dict((await conn.execute(select(t.contacts.c.email, t.contacts.c.org))).all())
-    found.accounts = dict(
-        (await conn.execute(select(t.accounts.c.ea, t.accounts.c.customer))).all()
-    )
-    found.license_keys = set((await conn.execute(select(t.licenses.c.key))).scalars())
-    found.contracts = set((await conn.execute(select(t.contracts.c.number))).scalars())
-    found.subscriptions = set((await conn.execute(select(t.subscriptions.c.id))).scalars())
-    found.agreements = set((await conn.execute(select(t.agreements.c.number))).scalars())
-    found.grants = {
-        (ea, p) for ea, p in (await conn.execute(select(t.grants.c.ea, t.grants.c.partner))).all()
-    }
-    targets = select(t.sla_targets.c.vendor, t.sla_targets.c.level, t.sla_targets.c.severity)
-    found.sla_targets = {(v, level, sev) for v, level, sev in (await conn.execute(targets)).all()}
-    return found
-
-
-async def _clear(conn: AsyncConnection) -> None:
-    """Delete every row of every table, children first."""
-    # accounts reference each other (merges): undo the links before deleting them
-    await conn.execute(t.accounts.update().values(merged_into=None))
-    for table in reversed(t.metadata.sorted_tables):
-        await conn.execute(delete(table))
-
-
 async def write(conn: AsyncConnection, data: Dataset) -> None:
     for vendor in data.vendors:
         await directory_db.insert_vendor(conn, vendor=vendor)
@@ -891,10 +846,10 @@ async def write(conn: AsyncConnection, data: Dataset) -> None:
 async def import_document(store: Store, doc: Any, *, replace: bool = False) -> Dataset:
     """Check and load a parsed dataset in one transaction: all of it or nothing."""
     async with store.write() as conn:
-        existing = Existing() if replace else await _existing(conn)
+        existing = Existing() if replace else await dataset_db.existing_keys(conn)
         data = check(doc, existing)
         if replace:
-            await _clear(conn)
+            await dataset_db.clear_all(conn)
         await write(conn, data)
     return data
 
