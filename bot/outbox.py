@@ -44,6 +44,19 @@ MAX_BACKOFF = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 60  # about four hours of retries at the capped delay
 WAIT_FOR_EARLIER = dt.timedelta(seconds=1)
 # Errors a retry cannot fix: the entry is given up (dead) and logged.
+# Messages of one ticket that must reach Slack in the order they were owed: the queue
+# message and its updates; the customer's notices. A stream held up (a person Slack
+# cannot reach yet, say) never holds up another: the vendor still gets its escalation.
+STREAMS: tuple[frozenset[str], ...] = (
+    frozenset({QUEUE_POST, "queue_update"}),
+    frozenset({"customer_notice"}),
+)
+
+
+def stream_of(kind: str) -> frozenset[str]:
+    return next((stream for stream in STREAMS if kind in stream), frozenset({kind}))
+
+
 PERMANENT_ERRORS = frozenset(
     {
         "account_inactive",
@@ -221,9 +234,9 @@ class OutboxWorker:
         if entry.ticket_id is not None:
             async with self.store.read() as conn:
                 if await outbox_db.earlier_pending(
-                    conn, entry_id=entry.id, ticket_id=entry.ticket_id
+                    conn, entry_id=entry.id, ticket_id=entry.ticket_id, kinds=stream_of(entry.kind)
                 ):
-                    raise _Postpone  # a ticket's messages go out in the order they were owed
+                    raise _Postpone  # a stream's messages go out in the order they were owed
         email = payload.pop("user_email", None)
         if email is not None and not payload.get("channel"):
             payload["channel"] = await self._user_id(str(email))

@@ -150,11 +150,13 @@ async def test_an_update_waits_for_its_queue_post(demo_store, fake, clock, now):
     ticket_id = await open_ticket(demo_store, ALICE, now, ea="411023871")
     await tickets.take(demo_store, await demo_actor(demo_store, LEA), ticket_id, now=now)
     fake.fail_next("chat.postMessage", status=500)
-    assert await worker.run_once() == 0  # the post failed; the update and the DM wait
+    # the post failed: its update waits; Alice's notice is another stream and goes
+    assert await worker.run_once() == 1
     assert fake.calls_to("chat.update") == []
-    assert [e["attempts"] for e in await outbox(demo_store)] == [1, 0, 0]
+    assert [e["attempts"] for e in await outbox(demo_store)] == [1, 0, 1]
+    assert len(fake.posts(ALICE_ID)) == 1
     clock.advance(seconds=1)
-    assert await worker.run_once() == 3
+    assert await worker.run_once() == 2
     [post] = fake.posts("C0NUAGEQ")
     [update] = fake.calls_to("chat.update")
     tk = await get_ticket(demo_store, ticket_id)
@@ -256,3 +258,25 @@ async def test_run_forever_delivers_until_stopped(demo_store, fake, now):
     stop.set()
     await asyncio.wait_for(task, 2)
     assert await statuses(demo_store) == ["sent"]
+
+
+async def test_a_person_slack_cannot_reach_yet_does_not_hold_up_the_escalation(
+    demo_store, fake, clock, now
+):
+    """The customer's notices wait on their own; the vendor's queue post still goes."""
+    worker = make_worker(demo_store, fake, clock)
+    ticket_id = await open_ticket(demo_store, ALICE, now, ea="411023871", severity=2)
+    assert await worker.run_once() == 1  # the partner's queue post
+    # Alice's Slack id cannot be looked up for a while
+    fake.fail_next("users.lookupByEmail", status=500, times=3)
+    marc = await demo_actor(demo_store, "marc.dupont@nuage.example")
+    await tickets.escalate(demo_store, marc, ticket_id, reason="reproduced, logs attached", now=now)
+    await worker.run_once()
+    assert len(fake.posts("C0VMWGSS")) == 1  # the vendor's queue got the escalation
+    assert fake.posts(ALICE_ID) == []
+    # once Slack answers again, Alice's notice arrives, once
+    for _ in range(6):
+        clock.advance(minutes=6)
+        await worker.run_once()
+    assert len(fake.posts(ALICE_ID)) == 1
+    assert set(await statuses(demo_store)) == {"sent"}

@@ -9,6 +9,7 @@ whose worker died mid-delivery.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,11 +182,15 @@ async def pending_count(conn: AsyncConnection, /, *, ticket_id: int | None = Non
     return int((await conn.execute(query)).scalar_one())
 
 
-async def earlier_pending(conn: AsyncConnection, /, *, entry_id: int, ticket_id: int) -> bool:
-    """Is an older entry of the same ticket still owed? (Keeps a ticket's messages in order.)"""
+async def earlier_pending(
+    conn: AsyncConnection, /, *, entry_id: int, ticket_id: int, kinds: Iterable[str]
+) -> bool:
+    """Is an older entry of the same ticket and of one of ``kinds`` still owed? (Keeps
+    the messages of one stream, e.g. a queue post and its updates, in order.)"""
     query = (
         select(t.outbox.c.id)
         .where(t.outbox.c.ticket_id == ticket_id)
+        .where(t.outbox.c.kind.in_(sorted(set(kinds))))
         .where(t.outbox.c.id < entry_id)
         .where(t.outbox.c.status == PENDING)
         .limit(1)
