@@ -6,7 +6,8 @@ Use cases write Web API calls to the outbox table in their own transaction
 - a ``user_email`` payload (a direct message) is sent to the person's Slack user id,
   known from the directory or looked up with ``users.lookupByEmail`` (then remembered);
 - a ``chat.update`` of a ticket's queue message gets its channel and ts from the ticket,
-  recorded there once the queue post was delivered; a ticket's entries go out in order;
+  recorded there once the queue post was delivered; within one ticket, each stream
+  (its queue message and updates, the customer's notices) goes out in order;
 - a failure is retried with exponential backoff (1 s, 2 s, 4 s … at most 5 min), a 429
   after its ``Retry-After``; errors that no retry can fix (``channel_not_found``,
   ``invalid_blocks``…) make the entry dead, with the error logged.
