@@ -61,7 +61,7 @@ async def slack_profile(
     user = response.get("user") or {}
     email = (user.get("profile") or {}).get("email")
     locale = slack_locale(user.get("locale"))
-    services.actors.put(user_id, email, locale)
+    services.actors.put(user_id, (email, locale))
     return email, locale
 
 
@@ -75,7 +75,7 @@ async def resolve_actor(
         return actor, actor.email, locale
     found = await _resolve_actor(services, client, user_id)
     if found[0] is not None:
-        services.resolved.put(user_id, found[0], found[2])
+        services.resolved.put(user_id, (found[0], found[2]))
     return found
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from bot.config import Settings
 from bot.faq import FaqCatalog, default_catalog
@@ -17,55 +18,44 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass
-class ActorCache:
-    """Slack user id → (email, Slack locale), for ``ttl`` seconds: spares a ``users.info``
-    call on every command while still noticing a changed profile."""
+V = TypeVar("V")
 
-    ttl: float = 600.0
-    _entries: dict[str, tuple[float, str | None, str | None]] = field(default_factory=dict)
 
-    def get(self, user_id: str) -> tuple[str | None, str | None] | None:
-        entry = self._entries.get(user_id)
+class TtlCache(Generic[V]):
+    """Slack user id → a value, kept ``ttl`` seconds; bounded so it never grows unchecked."""
+
+    def __init__(self, ttl: float, *, capacity: int = 50_000) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self._entries: dict[str, tuple[float, V]] = {}
+
+    def get(self, key: str) -> V | None:
+        entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
-        return entry[1], entry[2]
+        return entry[1]
 
-    def put(self, user_id: str, email: str | None, slack_locale: str | None) -> None:
-        if len(self._entries) > 50_000:
+    def put(self, key: str, value: V) -> None:
+        if len(self._entries) >= self.capacity:
             self._entries.clear()
-        self._entries[user_id] = (time.monotonic() + self.ttl, email, slack_locale)
+        self._entries[key] = (time.monotonic() + self.ttl, value)
 
-    def forget(self, user_id: str) -> None:
-        self._entries.pop(user_id, None)
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
-@dataclass
-class ResolvedActors:
-    """Slack user id → the actor and locale resolved for them, for ``ttl`` seconds.
+def profile_cache() -> TtlCache[tuple[str | None, str | None]]:
+    """(email, Slack locale) per Slack user for 10 minutes: spares a ``users.info`` call
+    on every command while still noticing a changed profile."""
+    return TtlCache(600.0)
 
-    Every request needs its actor; reading it once per user every few seconds instead of
-    once per request spares a database transaction on the hot path. A contact's own
-    change (``/supportbot lang``) forgets the entry at once; changes made elsewhere (an
-    import) show within ``ttl``.
-    """
 
-    ttl: float = 30.0
-    _entries: dict[str, tuple[float, Actor, str]] = field(default_factory=dict)
-
-    def get(self, user_id: str) -> tuple[Actor, str] | None:
-        entry = self._entries.get(user_id)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1], entry[2]
-
-    def put(self, user_id: str, actor: Actor, locale: str) -> None:
-        if len(self._entries) > 50_000:
-            self._entries.clear()
-        self._entries[user_id] = (time.monotonic() + self.ttl, actor, locale)
-
-    def forget(self, user_id: str) -> None:
-        self._entries.pop(user_id, None)
+def actor_cache() -> TtlCache[tuple[Actor, str]]:
+    """(actor, locale) per Slack user for 30 s. Every request needs its actor; reading it
+    once per user every few seconds spares a transaction on the hot path. The contact's
+    own change (``/supportbot lang``) forgets the entry at once; changes made elsewhere
+    (an import) show within the 30 s."""
+    return TtlCache(30.0)
 
 
 @dataclass
@@ -74,5 +64,5 @@ class Services:
     settings: Settings
     clock: Callable[[], dt.datetime] = utc_now
     faq: FaqCatalog = field(default_factory=default_catalog)
-    actors: ActorCache = field(default_factory=ActorCache)
-    resolved: ResolvedActors = field(default_factory=ResolvedActors)
+    actors: TtlCache[tuple[str | None, str | None]] = field(default_factory=profile_cache)
+    resolved: TtlCache[tuple[Actor, str]] = field(default_factory=actor_cache)
