@@ -286,20 +286,6 @@ async def handle_escalate_button(
         await client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(card, locale))
 
 
-async def _open_reason_modal(
-    kind: str,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    actor: Actor,
-    store: Store,
-    locale: str,
-    now: dt.datetime,
-    client: AsyncWebClient,
-) -> None:
-    card = await tickets.prepare_change(store, actor, _button_ticket(action), kind=kind, now=now)
-    await client.views_open(trigger_id=body["trigger_id"], view=reason_modal(kind, card, locale))
-
-
 async def handle_change_button(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -314,7 +300,12 @@ async def handle_change_button(
     """Hand back or Resolve: both ask for a reason in a modal first."""
     kind = "hand_back" if action.get("action_id") == TicketIds.HAND_BACK else "resolve"
     async with clicked(ack, respond, locale):
-        await _open_reason_modal(kind, body, action, actor, store, locale, now, client)
+        card = await tickets.prepare_change(
+            store, actor, _button_ticket(action), kind=kind, now=now
+        )
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=reason_modal(kind, card, locale)
+        )
 
 
 # --------------------------------------------------------------------------- modals
