@@ -533,19 +533,25 @@ def revoked(result: RevokeResult, locale: str) -> Reply:
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
 
 
+def _notice_with_removal(
+    text: str, *, block_id: str, label: str, action_id: str, value: str
+) -> list[Block]:
+    """A notice to a customer and the one button that takes back what it announces."""
+    return [
+        section(text, block_id=block_id),
+        actions(button(label, action_id=action_id, value=value, style="danger")),
+    ]
+
+
 def grant_notice(text: str, *, ea: str, partner: str, locale: str) -> list[Block]:
     """The superuser's DM when a partner gets access: one button takes it back (R9)."""
-    return [
-        section(text, block_id=AccountIds.GRANT_NOTICE_BLOCK),
-        actions(
-            button(
-                t("accounts.revoke_button", locale),
-                action_id=AccountIds.REVOKE_PARTNER,
-                value=revoke_value(ea, partner),
-                style="danger",
-            )
-        ),
-    ]
+    return _notice_with_removal(
+        text,
+        block_id=AccountIds.GRANT_NOTICE_BLOCK,
+        label=t("accounts.revoke_button", locale),
+        action_id=AccountIds.REVOKE_PARTNER,
+        value=revoke_value(ea, partner),
+    )
 
 
 def registered(result: RegisterResult, locale: str) -> Reply:
@@ -555,17 +561,13 @@ def registered(result: RegisterResult, locale: str) -> Reply:
 
 def agreement_partner_added(text: str, *, agreement: str, partner: str, locale: str) -> list[Block]:
     """The customer's DM when a partner registers on its agreement: one button removes it."""
-    return [
-        section(text, block_id=AccountIds.AGREEMENT_BLOCK),
-        actions(
-            button(
-                t("accounts.remove_partner_button", locale),
-                action_id=AccountIds.AGREEMENT_REMOVE_PARTNER,
-                value=agreement_value(agreement, partner),
-                style="danger",
-            )
-        ),
-    ]
+    return _notice_with_removal(
+        text,
+        block_id=AccountIds.AGREEMENT_BLOCK,
+        label=t("accounts.remove_partner_button", locale),
+        action_id=AccountIds.AGREEMENT_REMOVE_PARTNER,
+        value=agreement_value(agreement, partner),
+    )
 
 
 def agreement_partner_removed(result: AgreementPartnerRemoved, locale: str) -> Reply:
