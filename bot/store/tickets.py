@@ -118,7 +118,10 @@ async def insert_ticket(
     at: dt.datetime,
 ) -> int | None:
     """Insert a new ticket and return its number; None when ``request_key`` was
-    already used (a retried or doubled request), in which case nothing is written."""
+    already used (a retried or doubled request), in which case nothing is written.
+
+    Callers look the key up first (``ticket_id_for_request``) to answer with the ticket
+    already opened; the unique key settles the race between two instances."""
     values = {
         "request_key": request_key,
         "ea": ea,
@@ -136,15 +139,13 @@ async def insert_ticket(
         "created_at": at,
         "updated_at": at,
     }
-    if request_key is not None and await ticket_id_for_request(conn, request_key=request_key):
-        return None
     try:
         async with conn.begin_nested():
             result = await conn.execute(
                 insert(t.tickets).values(**values).returning(t.tickets.c.id)
             )
     except IntegrityError:
-        # Another instance inserted the same request between our check and our insert.
+        # The same request was stored first (by another instance, or a retry).
         if request_key is not None and await ticket_id_for_request(conn, request_key=request_key):
             return None
         raise
