@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -396,39 +396,40 @@ async def insert_agreement(conn: AsyncConnection, /, *, agreement: Agreement) ->
         )
 
 
-async def _complete_agreement(conn: AsyncConnection, row: RowMapping) -> Agreement:
-    number = row["number"]
-    benefits = (
-        await conn.execute(
-            select(t.agreement_benefits.c.benefit)
-            .where(t.agreement_benefits.c.agreement == number)
-            .order_by(t.agreement_benefits.c.benefit)
+async def _complete_agreements(conn: AsyncConnection, rows: list[RowMapping]) -> list[Agreement]:
+    """Agreements with their benefits, administrators and partners: three queries for
+    all of them, whatever their number."""
+    numbers = [row["number"] for row in rows]
+    if not numbers:
+        return []
+
+    async def by_agreement(table: Table, column: str) -> dict[str, list[str]]:
+        query = (
+            select(table.c.agreement, table.c[column])
+            .where(table.c.agreement.in_(numbers))
+            .order_by(table.c.agreement, table.c[column])
         )
-    ).scalars()
-    admins = (
-        await conn.execute(
-            select(t.agreement_benefit_admins.c.email)
-            .where(t.agreement_benefit_admins.c.agreement == number)
-            .order_by(t.agreement_benefit_admins.c.email)
+        found: dict[str, list[str]] = {}
+        for number, value in (await conn.execute(query)).all():
+            found.setdefault(number, []).append(value)
+        return found
+
+    benefits = await by_agreement(t.agreement_benefits, "benefit")
+    admins = await by_agreement(t.agreement_benefit_admins, "email")
+    partners = await by_agreement(t.agreement_partners, "partner")
+    return [
+        Agreement(
+            number=row["number"],
+            authorization=row["authorization"],
+            vendor=row["vendor"],
+            customer=row["customer"],
+            customer_email=row["customer_email"],
+            benefits=tuple(benefits.get(row["number"], ())),
+            benefit_admins=tuple(admins.get(row["number"], ())),
+            partners=tuple(partners.get(row["number"], ())),
         )
-    ).scalars()
-    partners = (
-        await conn.execute(
-            select(t.agreement_partners.c.partner)
-            .where(t.agreement_partners.c.agreement == number)
-            .order_by(t.agreement_partners.c.partner)
-        )
-    ).scalars()
-    return Agreement(
-        number=number,
-        authorization=row["authorization"],
-        vendor=row["vendor"],
-        customer=row["customer"],
-        customer_email=row["customer_email"],
-        benefits=tuple(benefits),
-        benefit_admins=tuple(admins),
-        partners=tuple(partners),
-    )
+        for row in rows
+    ]
 
 
 async def agreements_of(conn: AsyncConnection, /, *, customer: str) -> list[Agreement]:
@@ -437,14 +438,13 @@ async def agreements_of(conn: AsyncConnection, /, *, customer: str) -> list[Agre
         .where(t.agreements.c.customer == customer)
         .order_by(t.agreements.c.number)
     )
-    rows = list((await conn.execute(query)).mappings())
-    return [await _complete_agreement(conn, row) for row in rows]
+    return await _complete_agreements(conn, list((await conn.execute(query)).mappings()))
 
 
 async def get_agreement(conn: AsyncConnection, /, *, number: str) -> Agreement | None:
     query = select(t.agreements).where(t.agreements.c.number == number)
-    row = (await conn.execute(query)).mappings().first()
-    return await _complete_agreement(conn, row) if row else None
+    found = await _complete_agreements(conn, list((await conn.execute(query)).mappings()))
+    return found[0] if found else None
 
 
 async def add_agreement_partner(
