@@ -32,15 +32,13 @@ async def to_channel(
     not_before: dt.datetime | None = None,
 ) -> bool:
     """Owe a ``chat.postMessage`` to a channel (a tier's queue)."""
-    payload: dict[str, Any] = {"channel": channel, "text": truncate(text, MAX_TEXT)}
-    if blocks:
-        payload["blocks"] = blocks
-    return await outbox_db.enqueue(
+    return await _owe_post(
         conn,
-        kind=kind,
-        method="chat.postMessage",
-        payload=payload,
+        {"channel": channel},
+        text=text,
+        blocks=blocks,
         at=at,
+        kind=kind,
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
         not_before=not_before,
@@ -62,12 +60,34 @@ async def to_person(
 ) -> bool:
     """Owe a direct message. The worker posts it with ``channel`` = the person's Slack
     user id, looking the id up by email when it is not known yet."""
-    payload: dict[str, Any] = {
-        "user_email": normalize_email(email),
-        "text": truncate(text, MAX_TEXT),
-    }
+    target: dict[str, Any] = {"user_email": normalize_email(email)}
     if slack_user_id:
-        payload["channel"] = slack_user_id
+        target["channel"] = slack_user_id
+    return await _owe_post(
+        conn,
+        target,
+        text=text,
+        blocks=blocks,
+        at=at,
+        kind=kind,
+        ticket_id=ticket_id,
+        dedupe_key=dedupe_key,
+    )
+
+
+async def _owe_post(
+    conn: AsyncConnection,
+    target: dict[str, Any],
+    *,
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    at: dt.datetime,
+    kind: str,
+    ticket_id: int | None,
+    dedupe_key: str | None,
+    not_before: dt.datetime | None = None,
+) -> bool:
+    payload: dict[str, Any] = {**target, "text": truncate(text, MAX_TEXT)}
     if blocks:
         payload["blocks"] = blocks
     return await outbox_db.enqueue(
@@ -78,6 +98,7 @@ async def to_person(
         at=at,
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
+        not_before=not_before,
     )
 
 
