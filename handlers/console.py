@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -123,6 +124,16 @@ class LocalSlack:
         return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts") or ts}
 
 
+# Slack markup the console shows the way Slack would: dates and links by their label,
+# entities as the characters they stand for.
+_LABELLED = re.compile(r"<(?:!date\^[^|>]*|[^|<>]+)\|([^<>]*)>")
+
+
+def readable(text: str) -> str:
+    text = _LABELLED.sub(r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def blocks_as_text(blocks: list[dict[str, Any]] | None) -> list[str]:
     """Block Kit as readable lines: sections, fields, buttons listed."""
     lines: list[str] = []
@@ -174,7 +185,7 @@ class Console:
         await self.slack.stop()
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        print(readable(text), file=self.out, flush=True)
 
     def _show_call(self, method: str, args: dict[str, Any]) -> None:
         if method == "chat.postMessage":

@@ -77,3 +77,13 @@ def test_start_with_a_token_serves_slack_and_names_what_is_missing(tmp_path: Pat
     )
     assert result.returncode == 2
     assert "SLACK_SIGNING_SECRET is required" in result.stderr
+
+
+def test_the_console_shows_slack_markup_as_slack_would() -> None:
+    from handlers.console import readable
+
+    shown = readable(
+        "due <!date^1795429800^{date_short_pretty} {time}|2026-11-23 10:30 UTC>"
+        " · <mailto:a@b.example|a@b.example> · &lt;!channel&gt; R&amp;D"
+    )
+    assert shown == "due 2026-11-23 10:30 UTC · a@b.example · <!channel> R&D"
