@@ -445,15 +445,16 @@ def customer_recipient(ticket: Ticket, opener: Contact | None, account: Account)
 
 
 def notice_sender(
-    actor: Actor, ticket: Ticket, *, partner: Organization | None, vendor: Vendor
+    actor: Actor | None, ticket: Ticket, *, partner: Organization | None, vendor: Vendor
 ) -> str:
-    """The organization a customer notice speaks for. Under R2 every notice comes from
-    the MSP: the vendor never writes to an MSP's customer."""
+    """The organization a customer notice speaks for (``actor`` None: the bot's own
+    change). Under R2 every notice comes from the MSP: the vendor never writes to an
+    MSP's customer."""
     if is_msp(partner) and partner is not None:
         return partner.name
-    if actor.is_vendor:
+    if actor is not None and actor.is_vendor:
         return vendor.name
-    if actor.is_partner:
+    if actor is not None and actor.is_partner:
         return actor.org.name
     if ticket.tier is Tier.PARTNER and partner is not None:
         return partner.name

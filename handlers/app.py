@@ -24,6 +24,7 @@ from bot.errors import UserError
 from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
+from bot.tickets import release_lapsed_grants
 from handlers import guard, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
@@ -109,6 +110,8 @@ class BackgroundWork:
         while not self.stop_event.is_set():
             try:
                 await self.worker.scan_reminders(self.services.clock())
+                # Grants that lapsed since: their partner's open tickets move on.
+                await release_lapsed_grants(self.services.store, now=self.services.clock())
             except Exception:
                 log.exception("reminder scan failed; trying again shortly")
             with contextlib.suppress(TimeoutError):

@@ -181,7 +181,7 @@ async def _work(
         return await tickets.assign(store, actor, ticket_id, assignee_slack_id=user, now=now)
     if verb == "wait":
         return await tickets.wait_on_customer(
-            store, actor, ticket_id, text=_rest(words, 1), now=now
+            store, actor, ticket_id, text=_rest(words, 1), now=now, usage=usage
         )
     if verb == "sev":
         severity = parser.severity(parser.require(words, 1, "1-4", usage), usage=usage)

@@ -518,6 +518,8 @@ def granted(result: GrantResult, locale: str) -> Reply:
         until=_date(result.until),
         replaced=result.previous is not None,
     )
+    if result.moved:
+        text += "\n" + t("accounts.tickets_moved", locale, tickets=list(result.moved))
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
 
 
@@ -530,6 +532,8 @@ def revoked(result: RevokeResult, locale: str) -> Reply:
         partner_id=result.partner,
         permissions=_perms(result.permissions),
     )
+    if result.moved:
+        text += "\n" + t("accounts.tickets_moved", locale, tickets=list(result.moved))
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
 
 

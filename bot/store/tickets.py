@@ -431,3 +431,15 @@ async def lock_ticket(conn: AsyncConnection, /, *, ticket_id: int) -> None:
     ticket run one after the other and the second sees what the first did (PostgreSQL:
     ``SELECT … FOR UPDATE``; SQLite's write transactions are serialised already)."""
     await conn.execute(select(t.tickets.c.id).where(t.tickets.c.id == ticket_id).with_for_update())
+
+
+async def open_ticket_holders(conn: AsyncConnection, /) -> list[tuple[str, str]]:
+    """(EA, partner) of every open ticket that has a first-line partner, once each."""
+    query = (
+        select(t.tickets.c.ea, t.tickets.c.partner)
+        .where(t.tickets.c.partner.is_not(None))
+        .where(t.tickets.c.status.in_([s.value for s in OPEN_STATUSES]))
+        .distinct()
+        .order_by(t.tickets.c.ea, t.tickets.c.partner)
+    )
+    return [(str(row.ea), str(row.partner)) for row in await conn.execute(query)]
