@@ -630,6 +630,9 @@ def superuser_decided(result: TransferDecision, locale: str) -> Reply:
 # --- /audit ----------------------------------------------------------------------------------
 
 
+REFUSED = ".refused"  # suffix of the audit action of a refused request
+
+
 def audit_trail(result: AuditTrail, locale: str) -> Reply:
     count = len(result.lines)
     target = {"ea": result.ea, "ticket": result.ticket}
@@ -643,9 +646,16 @@ def audit_trail(result: AuditTrail, locale: str) -> Reply:
             locale,
             at=line.at.strftime("%Y-%m-%d %H:%M"),
             who=line.who,
-            action=t("accounts.action_label", locale, action=line.action),
+            action=t(
+                "accounts.action_label",
+                locale,
+                action=line.action.removesuffix(REFUSED),
+                refused=line.action.endswith(REFUSED),
+            ),
             ticket=line.ticket,
             detail=line.detail,
+            reason=t("accounts.refusal_reason", locale, code=line.reason) if line.reason else None,
+            code=line.reason,
         )
         for line in result.lines
     ] or [t("accounts.audit_none", locale)]
