@@ -11,7 +11,6 @@ name, and license keys inside details are masked unless the reader may see keys.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,15 +41,13 @@ from bot.visibility import (
     account_view,
     can_see_ticket,
     lens_for,
-    mask_key,
+    mask_keys,
 )
 
 DEFAULT_ENTRIES = 20
 MAX_ENTRIES = 100
 DETAIL_LIMIT = 300
 USAGE = "accounts.usage_audit"
-
-_KEY_RE = re.compile(r"\b[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\b")
 
 
 @asynccontextmanager
@@ -331,5 +328,5 @@ def _summary(detail: dict[str, object], *, show_keys: bool) -> str:
         parts.append(f"{key}: {value}")
     text = "; ".join(parts)
     if not show_keys:
-        text = _KEY_RE.sub(lambda m: mask_key(m.group(0)), text)
+        text = mask_keys(text)
     return text[:DETAIL_LIMIT]

@@ -633,11 +633,14 @@ async def request_renewal_quote(
             )
             if item is None:
                 raise UserError("accounts.renewal_item_gone", ea=view.ea)
+        # The ticket's text travels to queues and people who may not read keys: the
+        # bot never copies a whole key into it (its last 5 characters identify it).
+        shown_ref = mask_key(item.ref) if item.kind == "key" else item.ref
         subject = t(
             "accounts.quote_subject",
             actor.locale,
             kind=item.kind,
-            ref=item.ref,
+            ref=shown_ref,
             label=item.label,
             ends=item.ends.isoformat(),
         )
@@ -660,6 +663,6 @@ async def request_renewal_quote(
                 action="renewal.quote_requested",
                 ea=view.ea,
                 ticket_id=ticket.id,
-                detail={"kind": item.kind, "ref": item.ref, "ends": item.ends.isoformat()},
+                detail={"kind": item.kind, "ref": shown_ref, "ends": item.ends.isoformat()},
             )
     return QuoteRequest(ea=view.ea, ticket_id=ticket.id, ticket=ticket.ref, created=outcome.created)

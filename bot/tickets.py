@@ -239,14 +239,21 @@ class _Cache:
         *,
         events: bool = False,
         viewer: Actor | None = None,
+        shows_keys: bool | None = None,
     ) -> TicketCard:
-        """The ticket as ``viewer`` may see it (None: everything, for queue channels and
-        the bot's own work). Every card shown to a person goes through its lens."""
+        """The ticket as ``viewer`` may see it (None: everything, for the bot's own
+        work). Every card shown to a person goes through its lens. ``shows_keys``
+        overrides whether license keys in its texts are shown (a queue channel)."""
         customer = await self.org(ticket.customer)
         if customer is None:
             raise LookupError(f"customer {ticket.customer} is missing")
         partner = await self.org(ticket.partner) if ticket.partner else None
-        lens = lens_for(viewer, customer=ticket.customer, partner=partner)
+        if shows_keys is None:
+            shows_keys = True
+            if viewer is not None and viewer.is_partner:
+                view = await account_view(self.conn, actor=viewer, ea=ticket.ea, today=now.date())
+                shows_keys = view is not None and view.allows(Permission.VIEW_LICENSE_KEYS)
+        lens = lens_for(viewer, customer=ticket.customer, partner=partner, shows_keys=shows_keys)
         latest: dict[Tier, TicketClock] = {}
         for clock in ticket.clocks:
             latest[clock.tier] = clock  # clocks come in id order: keep each tier's last
@@ -258,6 +265,12 @@ class _Cache:
         if events:
             history = await self._events(ticket, lens)
         shown = ticket
+        if lens.mask_keys:
+            shown = dataclasses.replace(
+                ticket,
+                subject=lens.text(ticket.subject),
+                description=lens.text(ticket.description) if ticket.description else None,
+            )
         if lens.hide_vendor:
             opener = await self.contact(ticket.opened_by)
             shown = dataclasses.replace(
@@ -280,6 +293,14 @@ class _Cache:
             events=history,
             show_vendor=not lens.hide_vendor,
         )
+
+    async def queue_shows_keys(self, tier: Tier, ticket: Ticket, today: dt.date) -> bool:
+        """Whether the queue channel of ``tier`` may read license keys: the vendor's
+        always, a partner's when its grant on the EA has view_license_keys."""
+        if tier is Tier.VENDOR or ticket.partner is None:
+            return True
+        grant = await accounts_db.get_grant(self.conn, ea=ticket.ea, partner=ticket.partner)
+        return grant is not None and grant.allows(Permission.VIEW_LICENSE_KEYS, today)
 
     async def by_vendor(self, email: str | None) -> bool:
         contact = await self.contact(email)
@@ -532,7 +553,8 @@ class _Change:
 
     async def post_to_queue(self) -> None:
         """The ticket landed in a tier: post it to that tier's queue channel."""
-        card = await self.card()
+        shows_keys = await self.cache.queue_shows_keys(self.ticket.tier, self.ticket, self.today)
+        card = await self.cache.card(self.ticket, self.now, shows_keys=shows_keys)
         channel = await _queue_channel(self.cache, self.ticket)
         if channel is None:
             return
@@ -551,7 +573,8 @@ class _Change:
         """Refresh the message in the queue the ticket was in before this change."""
         if await _queue_channel(self.cache, self.before) is None:
             return
-        card = await self.card()
+        shows_keys = await self.cache.queue_shows_keys(self.before.tier, self.before, self.today)
+        card = await self.cache.card(self.ticket, self.now, shows_keys=shows_keys)
         locale = await self.cache.tier_locale(self.before.tier, self.before)
         # The ticket left this partner's queue for another partner's: the old message
         # keeps no buttons and does not say where it went.
@@ -1061,7 +1084,8 @@ async def assign(
             )
         await _assign_to(change, contact)
         if contact.email != actor.email:
-            card = await change.card()
+            shows_keys = await change.cache.queue_shows_keys(ticket.tier, ticket, change.today)
+            card = await change.cache.card(change.ticket, now, shows_keys=shows_keys)
             org = await change.cache.org(contact.org)
             locale = contact.locale or (org.locale if org else "en")
             await notify.to_person(
@@ -1073,7 +1097,7 @@ async def assign(
                     locale,
                     ticket=ticket.ref,
                     severity=card.severity_label,
-                    subject=ticket.subject,
+                    subject=card.ticket.subject,
                     by=actor.contact.name,
                 ),
                 at=now,

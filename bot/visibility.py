@@ -7,6 +7,7 @@ every look-up here returns None in both cases, and callers raise the same NotFou
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -182,6 +183,17 @@ def mask_key(key: str) -> str:
     return "•••••-•••••-•••••-•••••-" + tail if len(key) > 5 else tail
 
 
+# A license key as the vendors write them: five groups of five letters or digits.
+KEY_PATTERN = re.compile(r"\b[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\b", re.IGNORECASE)
+
+
+def mask_keys(text: str) -> str:
+    """Every license key inside a text masked: for text copied from account data or
+    typed by people (ticket subjects, descriptions, audit details) shown to a reader
+    without view_license_keys."""
+    return KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
+
+
 # --------------------------------------------------------------------------- who looks
 
 
@@ -205,6 +217,10 @@ class Lens:
 
     hide_vendor: bool = False
     shown_as: str | None = None  # the MSP's name, standing in for the vendor's people
+    mask_keys: bool = False  # the reader lacks view_license_keys on the EA
+
+    def text(self, value: str) -> str:
+        return mask_keys(value) if self.mask_keys else value
 
     def event(self, event: TicketEvent, *, by_vendor: bool) -> TicketEvent | None:
         """The event as this reader sees it, or None when it is not theirs to see."""
@@ -245,9 +261,18 @@ class Lens:
 FULL_VIEW = Lens()
 
 
-def lens_for(actor: Actor | None, *, customer: str, partner: Organization | None) -> Lens:
+def lens_for(
+    actor: Actor | None,
+    *,
+    customer: str,
+    partner: Organization | None,
+    shows_keys: bool = True,
+) -> Lens:
     """The lens of ``actor`` on a ticket (or EA) of ``customer`` whose first line is
-    ``partner``. None (a queue channel, the bot's own records) sees everything."""
+    ``partner``; ``shows_keys``: whether the reader holds view_license_keys there. None
+    (the bot's own records) sees everything."""
+    if not shows_keys:
+        return Lens(mask_keys=True)
     if (
         actor is not None
         and actor.is_customer
