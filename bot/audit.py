@@ -28,6 +28,7 @@ from bot.domain import (
     ticket_ref,
 )
 from bot.errors import Forbidden, NotFound, UserError
+from bot.parser import whole_number
 from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
@@ -111,10 +112,9 @@ def _plain(value: object) -> object:
 
 def parse_count(token: str) -> int:
     """The ``<n>`` of ``/audit``: a whole number from 1 to 100."""
-    value = token.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ENTRIES:
-        raise UserError("accounts.bad_count", usage=USAGE, value=token, max=MAX_ENTRIES)
-    return int(value)
+    return whole_number(
+        token, low=1, high=MAX_ENTRIES, key="accounts.bad_count", usage=USAGE, max=MAX_ENTRIES
+    )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import parser
 from bot.access import (
     ContactRef,
     PartnerAccess,
@@ -264,12 +265,14 @@ def parse_type(token: str) -> LicenseType:
 
 
 def parse_days(token: str) -> int:
-    value = token.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_RENEWAL_DAYS:
-        raise UserError(
-            "accounts.bad_days", usage=USAGE_ENTITLEMENTS, value=token, max=MAX_RENEWAL_DAYS
-        )
-    return int(value)
+    return parser.whole_number(
+        token,
+        low=1,
+        high=MAX_RENEWAL_DAYS,
+        key="accounts.bad_days",
+        usage=USAGE_ENTITLEMENTS,
+        max=MAX_RENEWAL_DAYS,
+    )
 
 
 @dataclass(frozen=True)
@@ -381,6 +384,8 @@ async def entitlements(
             offset=offset,
             limit=PAGE_SIZE + 1,
         )
+        if offset > 0 and not found:
+            raise UserError("accounts.page_past_end", ea=account.ea)
         keys = tuple(
             KeyLine(
                 key=lic.key if show_keys else mask_key(lic.key),
