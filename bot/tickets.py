@@ -574,11 +574,12 @@ class _Change:
         if await _queue_channel(self.cache, self.before) is None:
             return
         shows_keys = await self.cache.queue_shows_keys(self.before.tier, self.before, self.today)
-        card = await self.cache.card(self.ticket, self.now, shows_keys=shows_keys)
-        locale = await self.cache.tier_locale(self.before.tier, self.before)
-        # The ticket left this partner's queue for another partner's: the old message
-        # keeps no buttons and does not say where it went.
+        # The ticket left this partner's queue for another holder: the old message keeps
+        # what it showed, loses its buttons, and does not say where the ticket went.
         left = self.before.tier is Tier.PARTNER and self.before.partner != self.ticket.partner
+        shown = self.before if left else self.ticket
+        card = await self.cache.card(shown, self.now, shows_keys=shows_keys)
+        locale = await self.cache.tier_locale(self.before.tier, self.before)
         blocks = ticket_blocks.queue_message(card, locale, shown_in=self.before.tier, left=left)
         await notify.update_message(
             self.conn,
