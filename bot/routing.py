@@ -263,17 +263,17 @@ def check_entitlement(
                         if lic.product.casefold() == wanted and lic.sold_by
                     }
                 )
-                raise UserError(
+                raise Forbidden(
                     "tickets.refuse_oem", product=product, ea=ea, sellers=sellers, faq=FAQ_OEM
                 )
-            raise UserError("tickets.refuse_nfr", product=product, ea=ea, faq=FAQ_NFR)
+            raise Forbidden("tickets.refuse_nfr", product=product, ea=ea, faq=FAQ_NFR)
     contract = best_contract(contracts, product, severity, today, overrides)
     if contract is None:
         lapsed = sorted(
             (c for c in contracts if c.covers(product) and not c.active(today)),
             key=lambda c: c.ends,
         )
-        raise UserError(
+        raise Forbidden(
             "tickets.refuse_no_contract",
             product=product,
             ea=ea,
@@ -282,7 +282,7 @@ def check_entitlement(
             faq=FAQ_VENDOR_DUTIES,
         )
     if severity == 1 and not has_round_the_clock_sev1(contract.level):
-        raise UserError(
+        raise Forbidden(
             "tickets.refuse_sev1_basic",
             ea=ea,
             contract=contract.number,
