@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,9 +47,13 @@ USAGE_BY_VERB = {
 }
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
-# A leading "sev" and digits is a severity (any case); "sev9" gets its own error rather
-# than becoming the subject.
-_SEVERITY_WORD = re.compile(r"sev[0-9]+", re.IGNORECASE)
+
+
+def _severity_word(word: str) -> bool:
+    """A leading "sev" and digits is a severity (any case); "sev9" or "sev²" (anything
+    ``str.isdigit`` takes) gets the severity error rather than becoming the subject or
+    the reason."""
+    return len(word) > 3 and word[:3].lower() == "sev" and word[3:].isdigit()
 
 
 def _rest(words: list[str], start: int) -> str:
@@ -121,7 +124,7 @@ async def _new(
     severity, business = 3, False
     rest = list(args.words)
     # Options come before the subject: a leading sevN or "business" word is one.
-    while rest and (_SEVERITY_WORD.fullmatch(rest[0]) or rest[0].lower() == "business"):
+    while rest and (_severity_word(rest[0]) or rest[0].lower() == "business"):
         word = rest.pop(0)
         if word.lower() == "business":
             business = True
@@ -220,7 +223,7 @@ async def handle_escalate(
     ticket_id = _ticket_arg(words, USAGE_ESCALATE)
     rest = words[1:]
     severity = None
-    if rest and _SEVERITY_WORD.fullmatch(rest[0]):
+    if rest and _severity_word(rest[0]):
         severity = parser.severity(rest.pop(0), usage=USAGE_ESCALATE)
     if not rest and severity is None:
         # The id alone: the form with the first-line checklist.
