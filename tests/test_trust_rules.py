@@ -180,6 +180,11 @@ async def test_a_key_typed_in_a_ticket_is_masked_for_a_partner_without_view_lice
     shown = json.dumps(ack(await bot_app.command("/ticket", "show T-1", as_=LEA)))
     listed = json.dumps(ack(await bot_app.command("/ticket", "list", as_=LEA)))
     assert HEXAGONE_KEY not in shown and HEXAGONE_KEY not in listed
+    # the SLA reminders in the partner's queue too
+    assert await bot_app.worker.scan_reminders(bot_app.clock.advance(days=4)) >= 1
+    await bot_app.drain()
+    reminders = bot_app.fake.posts(NUAGE_Q)[1:]
+    assert reminders and all(HEXAGONE_KEY not in json.dumps(c.args) for c in reminders)
     # the customer typed it and sees it whole; nothing typed is lost
     assert HEXAGONE_KEY in json.dumps(ack(await bot_app.command("/ticket", "show T-1", as_=JEAN)))
     assert HEXAGONE_KEY in (await get_ticket(bot_app.store, 1)).subject
