@@ -182,6 +182,7 @@ class _Cache:
         self._accounts: dict[str, Account | None] = {}
         self._contacts: dict[str, Contact | None] = {}
         self._overrides: dict[str, dict[tuple[str, int], int]] = {}
+        self._shows_keys: dict[tuple[str, str], bool] = {}
 
     async def org(self, org_id: str) -> Organization | None:
         if org_id not in self._orgs:
@@ -251,8 +252,7 @@ class _Cache:
         if shows_keys is None:
             shows_keys = True
             if viewer is not None and viewer.is_partner:
-                view = await account_view(self.conn, actor=viewer, ea=ticket.ea, today=now.date())
-                shows_keys = view is not None and view.allows(Permission.VIEW_LICENSE_KEYS)
+                shows_keys = await self._partner_shows_keys(viewer, ticket.ea, now.date())
         lens = lens_for(viewer, customer=ticket.customer, partner=partner, shows_keys=shows_keys)
         latest: dict[Tier, TicketClock] = {}
         for clock in ticket.clocks:
@@ -293,6 +293,13 @@ class _Cache:
             events=history,
             show_vendor=not lens.hide_vendor,
         )
+
+    async def _partner_shows_keys(self, viewer: Actor, ea: str, today: dt.date) -> bool:
+        key = (viewer.email, ea)
+        if key not in self._shows_keys:
+            view = await account_view(self.conn, actor=viewer, ea=ea, today=today)
+            self._shows_keys[key] = view is not None and view.allows(Permission.VIEW_LICENSE_KEYS)
+        return self._shows_keys[key]
 
     async def queue_shows_keys(self, tier: Tier, ticket: Ticket, today: dt.date) -> bool:
         """Whether the queue channel of ``tier`` may read license keys: the vendor's
