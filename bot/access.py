@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import notify
+from bot import notify, tickets
 from bot.audit import record_read, refusals
 from bot.blocks import accounts as account_blocks
 from bot.domain import Account, Contact, Grant, Organization, OrgKind, Permission, Role
@@ -261,6 +261,7 @@ class GrantResult:
     permissions: tuple[Permission, ...]
     until: dt.date | None
     previous: tuple[Permission, ...] | None  # the permissions it replaced, if any
+    moved: tuple[str, ...] = ()  # tickets that left the partner (it lost file_support_requests)
 
 
 async def grant_access(
@@ -339,6 +340,12 @@ async def grant_access(
                 "previous": [p.value for p in previous] if previous is not None else None,
             },
         )
+        moved: list[str] = []
+        if existing is not None and Permission.FILE_SUPPORT_REQUESTS not in granted:
+            # No longer the customer's first line: its open tickets move on.
+            moved = await tickets.release_partner_tickets(
+                conn, ea=view.ea, partner=org.id, actor=actor, now=now
+            )
         if not unchanged:
             await _tell_both_sides(
                 conn,
@@ -358,6 +365,7 @@ async def grant_access(
         permissions=granted,
         until=until,
         previous=previous,
+        moved=tuple(moved),
     )
 
 
@@ -371,6 +379,7 @@ class RevokeResult:
     partner: str
     partner_name: str
     permissions: tuple[Permission, ...]  # what it held
+    moved: tuple[str, ...] = ()  # the partner's open tickets, now with another holder
 
 
 async def revoke_access(
@@ -392,6 +401,9 @@ async def revoke_access(
             assert own is not None
             _check_peer_grant(actor, own.permissions, existing, today)
         await accounts_db.delete_grant(conn, ea=view.ea, partner=org.id)
+        moved = await tickets.release_partner_tickets(
+            conn, ea=view.ea, partner=org.id, actor=actor, now=now
+        )
         held = ordered(existing.permissions)
         await audit_db.record(
             conn,
@@ -421,6 +433,7 @@ async def revoke_access(
         partner=org.id,
         partner_name=org.name,
         permissions=held,
+        moved=tuple(moved),
     )
 
 
@@ -774,10 +787,9 @@ async def decide_superuser_transfer(
             if request is not None and request.kind == SUPERUSER_KIND and request.ea
             else None
         )
-        if request is None or account is None:
+        # Someone else's request reads exactly like a missing one: no EA, no names.
+        if request is None or account is None or actor.email != request.approver:
             raise NotFound("accounts.no_such_confirmation")
-        if actor.email != request.approver:
-            raise Forbidden("accounts.only_superuser_confirms", ea=account.ea)
         if request.status != accounts_db.PENDING:
             raise Conflict("accounts.confirmation_closed", ea=account.ea, status=request.status)
         if account.superuser != actor.email:  # the role moved on since the request

@@ -11,27 +11,44 @@ name, and license keys inside details are masked unless the reader may see keys.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import AuditEntry, Permission, Role, Ticket, ticket_ref
+from bot.domain import (
+    AuditEntry,
+    Contact,
+    OrgKind,
+    PartnerType,
+    Permission,
+    Role,
+    Ticket,
+    ticket_ref,
+)
 from bot.errors import Forbidden, NotFound, UserError
+from bot.parser import whole_number
 from bot.store import Store
+from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.store import tickets as tickets_db
-from bot.visibility import AccountView, Actor, account_view, can_see_ticket, mask_key
+from bot.visibility import (
+    FULL_VIEW,
+    AccountView,
+    Actor,
+    Lens,
+    account_view,
+    can_see_ticket,
+    lens_for,
+    mask_keys,
+)
 
 DEFAULT_ENTRIES = 20
 MAX_ENTRIES = 100
 DETAIL_LIMIT = 300
 USAGE = "accounts.usage_audit"
-
-_KEY_RE = re.compile(r"\b[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\b")
 
 
 @asynccontextmanager
@@ -95,10 +112,9 @@ def _plain(value: object) -> object:
 
 def parse_count(token: str) -> int:
     """The ``<n>`` of ``/audit``: a whole number from 1 to 100."""
-    value = token.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ENTRIES:
-        raise UserError("accounts.bad_count", usage=USAGE, value=token, max=MAX_ENTRIES)
-    return int(value)
+    return whole_number(
+        token, low=1, high=MAX_ENTRIES, key="accounts.bad_count", usage=USAGE, max=MAX_ENTRIES
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,7 @@ class AuditLine:
     action: str
     ticket: str | None  # "T-12"
     detail: str
+    reason: str | None = None  # a refusal's reason code (a message key)
 
 
 @dataclass(frozen=True)
@@ -203,8 +220,19 @@ async def _lines(
             views[ticket.ea] = await account_view(conn, actor=actor, ea=ticket.ea, today=today)
         return can_see_ticket(actor, ticket, views[ticket.ea])
 
-    shown = [e for e in found if e.ticket_id is None or await may_see(tickets[e.ticket_id])]
-    names = await _who(conn, actor, view, shown)
+    visible = [e for e in found if e.ticket_id is None or await may_see(tickets[e.ticket_id])]
+    emails = {e.actor for e in visible if e.actor}
+    contacts = await directory_db.get_contacts(conn, emails=emails)
+    lenses = _Lenses(conn, actor, view)
+    shown = []
+    for entry in visible:
+        author = contacts.get(entry.actor or "")
+        by_vendor = author is not None and author.org_kind is OrgKind.VENDOR
+        ticket = tickets.get(entry.ticket_id) if entry.ticket_id is not None else None
+        lens = await lenses.of(ticket)
+        if lens.audit_entry(entry.action, by_vendor=by_vendor):
+            shown.append(entry)
+    names = await _who(conn, actor, view, shown, contacts)
     show_keys = view is not None and view.allows(Permission.VIEW_LICENSE_KEYS)
     return [
         AuditLine(
@@ -212,14 +240,62 @@ async def _lines(
             who=names.get(entry.actor or "", entry.actor or "—"),
             action=entry.action,
             ticket=ticket_ref(entry.ticket_id) if entry.ticket_id is not None else None,
-            detail=_summary(entry.detail, show_keys=show_keys),
+            detail=_summary(
+                {k: v for k, v in entry.detail.items() if k not in _NOT_SHOWN},
+                show_keys=show_keys,
+            ),
+            reason=str(entry.detail["error"]) if "error" in entry.detail else None,
         )
         for entry in shown
     ]
 
 
+# Detail keys shown another way: the refusal's reason gets its own readable line; what a
+# refused prober asked for stays in the store for the operator.
+_NOT_SHOWN = frozenset({"error", "asked"})
+
+
+class _Lenses:
+    """The reader's lens per ticket, and on the EA's own entries (R2: a customer served
+    by an MSP on the EA sees no vendor entries there either)."""
+
+    def __init__(self, conn: AsyncConnection, actor: Actor, view: AccountView | None) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.view = view
+        self._ea_lens: Lens | None = None
+
+    async def of(self, ticket: Ticket | None) -> Lens:
+        if not self.actor.is_customer:
+            return FULL_VIEW
+        if ticket is not None:
+            partner = (
+                await directory_db.get_organization(self.conn, id=ticket.partner)
+                if ticket.partner
+                else None
+            )
+            return lens_for(self.actor, customer=ticket.customer, partner=partner)
+        if self._ea_lens is None:
+            self._ea_lens = FULL_VIEW
+            if self.view is not None:
+                grants = await accounts_db.grants_on(self.conn, ea=self.view.ea)
+                orgs = await directory_db.get_organizations(
+                    self.conn, ids={g.partner for g in grants}
+                )
+                for org in orgs.values():
+                    if org.partner_type is PartnerType.MSP:
+                        self._ea_lens = lens_for(
+                            self.actor, customer=self.view.account.customer, partner=org
+                        )
+        return self._ea_lens
+
+
 async def _who(
-    conn: AsyncConnection, actor: Actor, view: AccountView | None, entries: list[AuditEntry]
+    conn: AsyncConnection,
+    actor: Actor,
+    view: AccountView | None,
+    entries: list[AuditEntry],
+    contacts: dict[str, Contact],
 ) -> dict[str, str]:
     """How each entry's author is shown: their email, except that a partner sees the
     people of other partners and vendors as their organization only."""
@@ -227,7 +303,6 @@ async def _who(
     if not actor.is_partner:
         return {email: email for email in emails}
     customer = view.account.customer if view is not None else None
-    contacts = await directory_db.get_contacts(conn, emails=emails)
     orgs = await directory_db.get_organizations(conn, ids={c.org for c in contacts.values()})
     shown: dict[str, str] = {}
     for email in emails:
@@ -253,5 +328,5 @@ def _summary(detail: dict[str, object], *, show_keys: bool) -> str:
         parts.append(f"{key}: {value}")
     text = "; ".join(parts)
     if not show_keys:
-        text = _KEY_RE.sub(lambda m: mask_key(m.group(0)), text)
+        text = mask_keys(text)
     return text[:DETAIL_LIMIT]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import parser
 from bot.access import (
     ContactRef,
     PartnerAccess,
@@ -264,12 +265,14 @@ def parse_type(token: str) -> LicenseType:
 
 
 def parse_days(token: str) -> int:
-    value = token.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_RENEWAL_DAYS:
-        raise UserError(
-            "accounts.bad_days", usage=USAGE_ENTITLEMENTS, value=token, max=MAX_RENEWAL_DAYS
-        )
-    return int(value)
+    return parser.whole_number(
+        token,
+        low=1,
+        high=MAX_RENEWAL_DAYS,
+        key="accounts.bad_days",
+        usage=USAGE_ENTITLEMENTS,
+        max=MAX_RENEWAL_DAYS,
+    )
 
 
 @dataclass(frozen=True)
@@ -381,6 +384,8 @@ async def entitlements(
             offset=offset,
             limit=PAGE_SIZE + 1,
         )
+        if offset > 0 and not found:
+            raise UserError("accounts.page_past_end", ea=account.ea)
         keys = tuple(
             KeyLine(
                 key=lic.key if show_keys else mask_key(lic.key),
@@ -633,11 +638,14 @@ async def request_renewal_quote(
             )
             if item is None:
                 raise UserError("accounts.renewal_item_gone", ea=view.ea)
+        # The ticket's text travels to queues and people who may not read keys: the
+        # bot never copies a whole key into it (its last 5 characters identify it).
+        shown_ref = mask_key(item.ref) if item.kind == "key" else item.ref
         subject = t(
             "accounts.quote_subject",
             actor.locale,
             kind=item.kind,
-            ref=item.ref,
+            ref=shown_ref,
             label=item.label,
             ends=item.ends.isoformat(),
         )
@@ -660,6 +668,6 @@ async def request_renewal_quote(
                 action="renewal.quote_requested",
                 ea=view.ea,
                 ticket_id=ticket.id,
-                detail={"kind": item.kind, "ref": item.ref, "ends": item.ends.isoformat()},
+                detail={"kind": item.kind, "ref": shown_ref, "ends": item.ends.isoformat()},
             )
     return QuoteRequest(ea=view.ea, ticket_id=ticket.id, ticket=ticket.ref, created=outcome.created)

@@ -30,14 +30,16 @@ from slack_sdk.errors import SlackApiError
 
 from bot import notify
 from bot.blocks.tickets import slack_date
-from bot.domain import Queue, Ticket, TicketClock, Tier
+from bot.domain import Permission, Queue, Ticket, TicketClock, Tier
 from bot.render import mention, t
 from bot.store import Store
+from bot.store import accounts as accounts_db
 from bot.store import directory as directory_db
 from bot.store import outbox as outbox_db
 from bot.store import tickets as tickets_db
 from bot.store.outbox import OutboxEntry
 from bot.tickets import QUEUE_POST
+from bot.visibility import mask_keys
 
 log = logging.getLogger(__name__)
 
@@ -370,12 +372,18 @@ class OutboxWorker:
             else Markup("<!here>")
         )
         due = clock.due_at
+        subject = ticket.subject
+        if ticket.tier is Tier.PARTNER and ticket.partner is not None:
+            # A key typed in the subject stays masked for a partner that may not read keys.
+            grant = await accounts_db.get_grant(conn, ea=ticket.ea, partner=ticket.partner)
+            if grant is None or not grant.allows(Permission.VIEW_LICENSE_KEYS, now.date()):
+                subject = mask_keys(subject)
         text = t(
             f"tickets.reminder_{suffix}",
             locale,
             ticket=ticket.ref,
             severity=vendor.severity_label(ticket.severity),
-            subject=ticket.subject,
+            subject=subject,
             who=who,
             due=slack_date(due) if due is not None else "—",
         )

@@ -67,11 +67,51 @@ def tokens(text: str) -> list[str]:
     return unicodedata.normalize("NFC", text.translate(_INVISIBLE)).split()
 
 
-def ticket_id(token: str, *, usage: str | None = None) -> int:
-    """``T-12``, ``t-12``, ``#12`` or ``12`` → 12 (positive, at most 9 digits)."""
-    match = _TICKET_RE.fullmatch(token.strip())
+# --------------------------------------------------------------------------- numbers
+
+MAX_DIGITS: Final = 9  # every id, count and option the bot reads fits in nine digits
+
+
+def whole_number(
+    token: object,
+    *,
+    low: int,
+    high: int,
+    key: str,
+    usage: str | None = None,
+    **params: object,
+) -> int:
+    """The one validated path for every number that comes in (typed ids, counts and
+    options, button values, modal fields, ``private_metadata``): ASCII digits only
+    (``str.isdigit`` also takes ``²`` or ``١``), at most :data:`MAX_DIGITS` of them, and
+    within ``low``..``high``; anything else raises ``key`` with ``value`` and ``params``.
+    An int is taken as is, within the same bounds (never a bool)."""
+    if isinstance(token, int) and not isinstance(token, bool):
+        number = token
+    else:
+        text = token.strip() if isinstance(token, str) else ""
+        if not text or len(text) > MAX_DIGITS or not (text.isascii() and text.isdigit()):
+            raise UserError(key, usage=usage, value=_shown(token), **params)
+        number = int(text)
+    if not low <= number <= high:
+        raise UserError(key, usage=usage, value=_shown(token), **params)
+    return number
+
+
+def _shown(token: object) -> str:
+    """What the user sent, to quote back in an error (a value that is not text, from a
+    tampered payload, by its short representation)."""
+    if isinstance(token, str):
+        return token
+    text = repr(token)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def ticket_id(token: object, *, usage: str | None = None) -> int:
+    """``T-12``, ``t-12``, ``#12`` or ``12`` → 12 (positive, at most 9 ASCII digits)."""
+    match = _TICKET_RE.fullmatch(token.strip()) if isinstance(token, str) else None
     if match is None or int(match[1]) == 0:
-        raise UserError("parse.bad_ticket_id", usage=usage, value=token)
+        raise UserError("parse.bad_ticket_id", usage=usage, value=_shown(token))
     return int(match[1])
 
 

@@ -263,17 +263,17 @@ def check_entitlement(
                         if lic.product.casefold() == wanted and lic.sold_by
                     }
                 )
-                raise UserError(
+                raise Forbidden(
                     "tickets.refuse_oem", product=product, ea=ea, sellers=sellers, faq=FAQ_OEM
                 )
-            raise UserError("tickets.refuse_nfr", product=product, ea=ea, faq=FAQ_NFR)
+            raise Forbidden("tickets.refuse_nfr", product=product, ea=ea, faq=FAQ_NFR)
     contract = best_contract(contracts, product, severity, today, overrides)
     if contract is None:
         lapsed = sorted(
             (c for c in contracts if c.covers(product) and not c.active(today)),
             key=lambda c: c.ends,
         )
-        raise UserError(
+        raise Forbidden(
             "tickets.refuse_no_contract",
             product=product,
             ea=ea,
@@ -282,7 +282,7 @@ def check_entitlement(
             faq=FAQ_VENDOR_DUTIES,
         )
     if severity == 1 and not has_round_the_clock_sev1(contract.level):
-        raise UserError(
+        raise Forbidden(
             "tickets.refuse_sev1_basic",
             ea=ea,
             contract=contract.number,
@@ -445,15 +445,16 @@ def customer_recipient(ticket: Ticket, opener: Contact | None, account: Account)
 
 
 def notice_sender(
-    actor: Actor, ticket: Ticket, *, partner: Organization | None, vendor: Vendor
+    actor: Actor | None, ticket: Ticket, *, partner: Organization | None, vendor: Vendor
 ) -> str:
-    """The organization a customer notice speaks for. Under R2 every notice comes from
-    the MSP: the vendor never writes to an MSP's customer."""
+    """The organization a customer notice speaks for (``actor`` None: the bot's own
+    change). Under R2 every notice comes from the MSP: the vendor never writes to an
+    MSP's customer."""
     if is_msp(partner) and partner is not None:
         return partner.name
-    if actor.is_vendor:
+    if actor is not None and actor.is_vendor:
         return vendor.name
-    if actor.is_partner:
+    if actor is not None and actor.is_partner:
         return actor.org.name
     if ticket.tier is Tier.PARTNER and partner is not None:
         return partner.name

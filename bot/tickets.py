@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,7 @@ from bot.domain import (
     Contract,
     License,
     Organization,
+    OrgKind,
     Permission,
     Queue,
     Role,
@@ -44,7 +46,15 @@ from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.store import tickets as tickets_db
-from bot.visibility import Actor, account_view, can_see_ticket, visible_accounts
+from bot.visibility import (
+    Actor,
+    Lens,
+    account_view,
+    can_see_ticket,
+    can_work_ticket,
+    lens_for,
+    visible_accounts,
+)
 
 SCOPES = ("open", "mine", "all", "breaching")
 MAX_SUBJECT = 200
@@ -89,6 +99,8 @@ class TicketCard:
     assignee: Contact | None
     clocks: tuple[ClockView, ...]
     events: tuple[TicketEvent, ...] = ()
+    # False when the reader is an MSP's end customer (R2): the card names no vendor
+    show_vendor: bool = True
 
     @property
     def ref(self) -> str:
@@ -170,6 +182,7 @@ class _Cache:
         self._accounts: dict[str, Account | None] = {}
         self._contacts: dict[str, Contact | None] = {}
         self._overrides: dict[str, dict[tuple[str, int], int]] = {}
+        self._shows_keys: dict[tuple[str, str], bool] = {}
 
     async def org(self, org_id: str) -> Organization | None:
         if org_id not in self._orgs:
@@ -220,30 +233,93 @@ class _Cache:
         org = await self.org(org_id)
         return org.locale if org is not None else "en"
 
-    async def card(self, ticket: Ticket, now: dt.datetime, *, events: bool = False) -> TicketCard:
+    async def card(
+        self,
+        ticket: Ticket,
+        now: dt.datetime,
+        *,
+        events: bool = False,
+        viewer: Actor | None = None,
+        shows_keys: bool | None = None,
+    ) -> TicketCard:
+        """The ticket as ``viewer`` may see it (None: everything, for the bot's own
+        work). Every card shown to a person goes through its lens. ``shows_keys``
+        overrides whether license keys in its texts are shown (a queue channel)."""
         customer = await self.org(ticket.customer)
         if customer is None:
             raise LookupError(f"customer {ticket.customer} is missing")
+        partner = await self.org(ticket.partner) if ticket.partner else None
+        if shows_keys is None:
+            shows_keys = True
+            if viewer is not None and viewer.is_partner:
+                shows_keys = await self._partner_shows_keys(viewer, ticket.ea, now.date())
+        lens = lens_for(viewer, customer=ticket.customer, partner=partner, shows_keys=shows_keys)
         latest: dict[Tier, TicketClock] = {}
         for clock in ticket.clocks:
             latest[clock.tier] = clock  # clocks come in id order: keep each tier's last
         views = []
         for tier in (Tier.PARTNER, Tier.VENDOR):
-            if tier in latest:
+            if tier in latest and lens.tier(tier) is tier:
                 views.append(_clock_view(latest[tier], await self.calendar(tier, ticket), now))
         history: tuple[TicketEvent, ...] = ()
         if events:
-            history = tuple(await tickets_db.events_of(self.conn, ticket_id=ticket.id))
+            history = await self._events(ticket, lens)
+        shown = ticket
+        if lens.mask_keys:
+            shown = dataclasses.replace(
+                ticket,
+                subject=lens.text(ticket.subject),
+                description=lens.text(ticket.description) if ticket.description else None,
+            )
+        if lens.hide_vendor:
+            opener = await self.contact(ticket.opened_by)
+            shown = dataclasses.replace(
+                ticket,
+                status=lens.status(ticket.status),
+                tier=lens.tier(ticket.tier),
+                vendor_case=None,
+                opened_by=ticket.opened_by
+                if lens.person(opener) is opener
+                else (lens.shown_as or ""),
+            )
         return TicketCard(
-            ticket=ticket,
+            ticket=shown,
             account=await self.account(ticket.ea),
             vendor=await self.vendor(ticket.vendor),
             customer=customer,
-            partner=await self.org(ticket.partner) if ticket.partner else None,
-            assignee=await self.contact(ticket.assignee),
+            partner=partner,
+            assignee=lens.person(await self.contact(ticket.assignee)),
             clocks=tuple(views),
             events=history,
+            show_vendor=not lens.hide_vendor,
         )
+
+    async def _partner_shows_keys(self, viewer: Actor, ea: str, today: dt.date) -> bool:
+        key = (viewer.email, ea)
+        if key not in self._shows_keys:
+            view = await account_view(self.conn, actor=viewer, ea=ea, today=today)
+            self._shows_keys[key] = view is not None and view.allows(Permission.VIEW_LICENSE_KEYS)
+        return self._shows_keys[key]
+
+    async def queue_shows_keys(self, tier: Tier, ticket: Ticket, today: dt.date) -> bool:
+        """Whether the queue channel of ``tier`` may read license keys: the vendor's
+        always, a partner's when its grant on the EA has view_license_keys."""
+        if tier is Tier.VENDOR or ticket.partner is None:
+            return True
+        grant = await accounts_db.get_grant(self.conn, ea=ticket.ea, partner=ticket.partner)
+        return grant is not None and grant.allows(Permission.VIEW_LICENSE_KEYS, today)
+
+    async def by_vendor(self, email: str | None) -> bool:
+        contact = await self.contact(email)
+        return contact is not None and contact.org_kind is OrgKind.VENDOR
+
+    async def _events(self, ticket: Ticket, lens: Lens) -> tuple[TicketEvent, ...]:
+        shown = []
+        for event in await tickets_db.events_of(self.conn, ticket_id=ticket.id):
+            seen = lens.event(event, by_vendor=await self.by_vendor(event.actor))
+            if seen is not None:
+                shown.append(seen)
+        return tuple(shown)
 
 
 def _sla_clock(clock: TicketClock) -> sla.Clock:
@@ -295,17 +371,21 @@ def _not_found(ticket_id: int) -> NotFound:
 
 
 async def _visible_ticket(
-    conn: AsyncConnection, actor: Actor, ticket_id: int, today: dt.date
+    conn: AsyncConnection, actor: Actor, ticket_id: int, today: dt.date, *, acting: bool = False
 ) -> Ticket:
-    """The ticket, or the same NotFound whether it is missing or outside the view (R8)."""
+    """The ticket, or the same NotFound whether it is missing or outside the view (R8).
+    The grant is read from the store on every call: a revocation counts at once.
+    ``acting``: the caller changes the ticket (a partner needs file_support_requests)."""
     ticket = await tickets_db.get_ticket(conn, ticket_id=ticket_id)
     if ticket is None:
         raise _not_found(ticket_id)
     view = None
-    if actor.is_partner and ticket.partner != actor.org.id:
+    if actor.is_partner:
         view = await account_view(conn, actor=actor, ea=ticket.ea, today=today)
     if not can_see_ticket(actor, ticket, view):
         raise _not_found(ticket_id)
+    if acting and not can_work_ticket(actor, view):
+        raise Forbidden("tickets.refuse_view_only", ticket=ticket.ref)
     return ticket
 
 
@@ -328,11 +408,17 @@ class _Change:
     records events, moves clocks, and emits the queue and customer messages."""
 
     def __init__(
-        self, conn: AsyncConnection, cache: _Cache, actor: Actor, ticket: Ticket, now: dt.datetime
+        self,
+        conn: AsyncConnection,
+        cache: _Cache,
+        actor: Actor | None,
+        ticket: Ticket,
+        now: dt.datetime,
     ) -> None:
         self.conn = conn
         self.cache = cache
-        self.actor = actor
+        self._actor = actor  # None: the bot itself (a grant that lapsed)
+        self.before = ticket
         self.before = ticket
         self.ticket = ticket
         self.now = now
@@ -340,6 +426,17 @@ class _Change:
     @property
     def today(self) -> dt.date:
         return self.now.date()
+
+    @property
+    def actor(self) -> Actor:
+        """The person making the change (every change but the bot's own has one)."""
+        if self._actor is None:
+            raise LookupError("a change by the bot has no acting person")
+        return self._actor
+
+    @property
+    def actor_email(self) -> str | None:
+        return self._actor.email if self._actor is not None else None
 
     async def partner(self) -> Organization | None:
         return await self.cache.org(self.ticket.partner) if self.ticket.partner else None
@@ -359,7 +456,7 @@ class _Change:
             self.conn,
             ticket_id=self.ticket.id,
             at=self.now,
-            actor=self.actor.email,
+            actor=self.actor_email,
             kind=kind,
             data={k: v for k, v in data.items() if v is not None},
         )
@@ -368,7 +465,7 @@ class _Change:
         await audit_db.record(
             self.conn,
             at=self.now,
-            actor=self.actor.email,
+            actor=self.actor_email,
             action=action,
             ea=self.ticket.ea,
             ticket_id=self.ticket.id,
@@ -393,7 +490,7 @@ class _Change:
 
     async def first_response(self) -> None:
         """The holding tier acted: its first-response clock stops (if still running)."""
-        if not routing.holds(self.actor, self.before):
+        if self._actor is None or not routing.holds(self._actor, self.before):
             return
         clock = self.ticket.current_clock
         if clock is not None and clock.responded_at is None:
@@ -458,12 +555,13 @@ class _Change:
 
     # --- messages -------------------------------------------------------------------
 
-    async def card(self, *, events: bool = False) -> TicketCard:
-        return await self.cache.card(self.ticket, self.now, events=events)
+    async def card(self, *, events: bool = False, viewer: Actor | None = None) -> TicketCard:
+        return await self.cache.card(self.ticket, self.now, events=events, viewer=viewer)
 
     async def post_to_queue(self) -> None:
         """The ticket landed in a tier: post it to that tier's queue channel."""
-        card = await self.card()
+        shows_keys = await self.cache.queue_shows_keys(self.ticket.tier, self.ticket, self.today)
+        card = await self.cache.card(self.ticket, self.now, shows_keys=shows_keys)
         channel = await _queue_channel(self.cache, self.ticket)
         if channel is None:
             return
@@ -482,13 +580,18 @@ class _Change:
         """Refresh the message in the queue the ticket was in before this change."""
         if await _queue_channel(self.cache, self.before) is None:
             return
-        card = await self.card()
+        shows_keys = await self.cache.queue_shows_keys(self.before.tier, self.before, self.today)
+        # The ticket left this partner's queue for another holder: the old message keeps
+        # what it showed, loses its buttons, and does not say where the ticket went.
+        left = self.before.tier is Tier.PARTNER and self.before.partner != self.ticket.partner
+        shown = self.before if left else self.ticket
+        card = await self.cache.card(shown, self.now, shows_keys=shows_keys)
         locale = await self.cache.tier_locale(self.before.tier, self.before)
-        blocks = ticket_blocks.queue_message(card, locale, shown_in=self.before.tier)
+        blocks = ticket_blocks.queue_message(card, locale, shown_in=self.before.tier, left=left)
         await notify.update_message(
             self.conn,
             ticket_id=self.ticket.id,
-            text=ticket_blocks.queue_text(card, locale, shown_in=self.before.tier),
+            text=ticket_blocks.queue_text(card, locale, shown_in=self.before.tier, left=left),
             blocks=[b.to_dict() for b in blocks],
             at=self.now,
         )
@@ -499,7 +602,7 @@ class _Change:
         opener = await self.cache.contact(self.ticket.opened_by)
         account = await self.cache.account(self.ticket.ea)
         email = routing.customer_recipient(self.ticket, opener, account)
-        if email is None or email == self.actor.email:
+        if email is None or email == self.actor_email:
             return
         recipient = await self.cache.contact(email)
         if recipient is None:
@@ -512,7 +615,7 @@ class _Change:
         text = t(
             f"tickets.{notice}",
             locale,
-            sender=routing.notice_sender(self.actor, self.ticket, partner=partner, vendor=vendor),
+            sender=routing.notice_sender(self._actor, self.ticket, partner=partner, vendor=vendor),
             msp=routing.is_msp(partner),
             ticket=self.ticket.ref,
             subject=self.ticket.subject,
@@ -533,7 +636,7 @@ class _Change:
         )
 
     async def outcome(self, message: str, **params: object) -> TicketOutcome:
-        card = await self.card()
+        card = await self.card(viewer=self._actor)
         return TicketOutcome(card=card, message=message, params=_params(card, **params))
 
 
@@ -570,12 +673,17 @@ async def _target(cache: _Cache, ticket: Ticket, severity: int, today: dt.date) 
 
 
 async def _begin(
-    store_conn: AsyncConnection, actor: Actor, ticket_id: int, now: dt.datetime
+    store_conn: AsyncConnection,
+    actor: Actor,
+    ticket_id: int,
+    now: dt.datetime,
+    *,
+    acting: bool = True,
 ) -> _Change:
     cache = _Cache(store_conn)
     # Changes of one ticket queue here: a double click's second run sees the first's.
     await tickets_db.lock_ticket(store_conn, ticket_id=ticket_id)
-    ticket = await _visible_ticket(store_conn, actor, ticket_id, now.date())
+    ticket = await _visible_ticket(store_conn, actor, ticket_id, now.date(), acting=acting)
     return _Change(store_conn, cache, actor, ticket, now)
 
 
@@ -587,6 +695,40 @@ async def _check_holder(change: _Change) -> None:
         vendor=await change.cache.vendor(ticket.vendor),
         partner=await change.partner(),
     )
+
+
+@asynccontextmanager
+async def _recorded(
+    store: Store, actor: Actor, action: str, ticket_id: int, now: dt.datetime
+) -> AsyncIterator[None]:
+    """Record a refusal that matters (a tier rule, an access denial) in the audit trail,
+    with its reason code, then let it through to the user. The failed transaction rolled
+    back; this one is of its own. A refusal on a ticket the actor may see is filed under
+    that ticket; one on a ticket outside their view under no ticket and no EA, so that a
+    prober never shows up in someone else's trail."""
+    try:
+        yield
+    except (Forbidden, NotFound) as error:
+        async with store.write() as conn:
+            ticket = await tickets_db.get_ticket(conn, ticket_id=ticket_id)
+            seen = ticket is not None and await _sees(conn, actor, ticket, now.date())
+            await audit_db.record(
+                conn,
+                at=now,
+                actor=actor.email,
+                action=f"{action}.refused",
+                ea=ticket.ea if seen and ticket else None,
+                ticket_id=ticket_id if seen else None,
+                detail={"error": error.key} if seen else {"error": error.key, "asked": ticket_id},
+            )
+        raise
+
+
+async def _sees(conn: AsyncConnection, actor: Actor, ticket: Ticket, today: dt.date) -> bool:
+    view = None
+    if actor.is_partner:
+        view = await account_view(conn, actor=actor, ea=ticket.ea, today=today)
+    return can_see_ticket(actor, ticket, view)
 
 
 def _require_open(ticket: Ticket) -> None:
@@ -727,7 +869,7 @@ async def _already_opened(
     conn: AsyncConnection, cache: _Cache, actor: Actor, ticket_id: int, now: dt.datetime
 ) -> TicketOutcome:
     ticket = await _visible_ticket(conn, actor, ticket_id, now.date())
-    card = await cache.card(ticket, now)
+    card = await cache.card(ticket, now, viewer=actor)
     return TicketOutcome(card=card, message="tickets.opened", params=_params(card), created=False)
 
 
@@ -738,10 +880,10 @@ async def show_ticket(
     store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime
 ) -> TicketCard:
     """``/ticket show``: the ticket with both clocks and its history."""
-    async with store.write() as conn:
-        change = await _begin(conn, actor, ticket_id, now)
+    async with _recorded(store, actor, "ticket.show", ticket_id, now), store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now, acting=False)
         await change.audit("ticket.show")
-        return await change.card(events=True)
+        return await change.card(events=True, viewer=actor)
 
 
 async def list_tickets(
@@ -774,7 +916,7 @@ async def list_tickets(
         if scope == "mine":
             field_name = "opened_by" if actor.is_customer else "assignee"
             found = [tk for tk in found if getattr(tk, field_name) == actor.email]
-        cards = [await cache.card(tk, now) for tk in found]
+        cards = [await cache.card(tk, now, viewer=actor) for tk in found]
         if scope == "breaching":
             cards = [c for c in cards if c.breaching]
         await audit_db.record(
@@ -816,8 +958,9 @@ async def _tickets_in_view(
         for v in views
         if v.allows(Permission.VIEW_SUPPORT_REQUESTS) or v.allows(Permission.FILE_SUPPORT_REQUESTS)
     ]
-    return await tickets_db.list_tickets_any(
-        conn, eas=eas, partner=actor.org.id, open_only=open_only, severity=severity, tier=tier
+    # Only through its grants: the tickets a partner is first line on are no exception.
+    return await tickets_db.list_tickets(
+        conn, eas=eas, open_only=open_only, severity=severity, tier=tier
     )
 
 
@@ -832,7 +975,7 @@ async def home_summary(store: Store, actor: Actor, *, now: dt.datetime) -> HomeS
             mine = visible[:20]
         else:
             mine = [tk for tk in visible if tk.assignee == actor.email][:20]
-        mine_cards = tuple([await cache.card(tk, now) for tk in mine])
+        mine_cards = tuple([await cache.card(tk, now, viewer=actor) for tk in mine])
         if actor.is_customer:
             return HomeSummary(mine=mine_cards)
         if actor.is_partner:
@@ -842,7 +985,7 @@ async def home_summary(store: Store, actor: Actor, *, now: dt.datetime) -> HomeS
         counts = {sev: 0 for sev in (1, 2, 3, 4)}
         for tk in queue:
             counts[tk.severity] = counts.get(tk.severity, 0) + 1
-        cards = [await cache.card(tk, now) for tk in queue]
+        cards = [await cache.card(tk, now, viewer=actor) for tk in queue]
         labels: dict[int, str] = {}
         if actor.is_vendor:
             vendor = await cache.vendor(actor.org.id)
@@ -870,7 +1013,7 @@ async def add_note(
 ) -> TicketOutcome:
     """``/ticket note``: anyone who sees the ticket adds to it. A note by the customer
     while it waits on them resumes the clock; the holding tier's note is a response."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.note", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         note = _require_text(text, "tickets.text_required", ticket, usage)
@@ -899,7 +1042,7 @@ async def add_note(
 
 async def take(store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime) -> TicketOutcome:
     """``/ticket take`` and the Take button: the holding tier's member takes it."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.take", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
@@ -919,7 +1062,7 @@ async def assign(
     now: dt.datetime,
 ) -> TicketOutcome:
     """``/ticket assign <id> <@user>``: hand the ticket to a colleague of the holding tier."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.assign", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
@@ -927,18 +1070,18 @@ async def assign(
         partner = await change.partner()
         routing.check_holder(actor, ticket, vendor=vendor, partner=partner)
         contact = await directory_db.get_contact_by_slack_id(conn, user_id=assignee_slack_id)
-        if contact is None:
-            raise NotFound("tickets.unknown_assignee", user=assignee_slack_id)
-        in_tier = (
+        in_tier = contact is not None and (
             contact.org == ticket.partner
             if ticket.tier is Tier.PARTNER
             else contact.org == ticket.vendor and bool(contact.roles & routing.VENDOR_STAFF)
         )
-        if not in_tier:
+        if contact is None or not in_tier:
+            # One answer whether the person is unknown, of another tenant or of the other
+            # tier: it names nobody and tells nothing about them.
             raise UserError(
                 "tickets.assignee_not_holder",
                 ticket=ticket.ref,
-                name=contact.name,
+                user=assignee_slack_id,
                 holder=vendor.name
                 if ticket.tier is Tier.VENDOR
                 else (partner.name if partner else ""),
@@ -949,7 +1092,8 @@ async def assign(
             )
         await _assign_to(change, contact)
         if contact.email != actor.email:
-            card = await change.card()
+            shows_keys = await change.cache.queue_shows_keys(ticket.tier, ticket, change.today)
+            card = await change.cache.card(change.ticket, now, shows_keys=shows_keys)
             org = await change.cache.org(contact.org)
             locale = contact.locale or (org.locale if org else "en")
             await notify.to_person(
@@ -961,7 +1105,7 @@ async def assign(
                     locale,
                     ticket=ticket.ref,
                     severity=card.severity_label,
-                    subject=ticket.subject,
+                    subject=card.ticket.subject,
                     by=actor.contact.name,
                 ),
                 at=now,
@@ -978,9 +1122,8 @@ async def _assign_to(change: _Change, contact: Contact) -> None:
     if status in (Status.NEW, Status.ESCALATED):
         status = Status.ACKNOWLEDGED
     kind = "taken" if contact.email == change.actor.email else "assigned"
+    # Not a first response: the customer has heard nothing yet.
     await change.event(kind, assignee=contact.email, previous=previous)
-    if kind == "taken":
-        await change.first_response()
     old_status = change.ticket.status
     await change.set_status(status, assignee=contact.email)
     await change.audit(f"ticket.{'take' if kind == 'taken' else 'assign'}", assignee=contact.email)
@@ -990,11 +1133,18 @@ async def _assign_to(change: _Change, contact: Contact) -> None:
 
 
 async def wait_on_customer(
-    store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime, text: str | None = None
+    store: Store,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    now: dt.datetime,
+    text: str | None = None,
+    usage: str | None = None,
 ) -> TicketOutcome:
-    """``/ticket wait``: the ticket waits on the customer; the clock pauses until they
-    reply (a note by the customer) or the ticket moves on."""
-    async with store.write() as conn:
+    """``/ticket wait <id> <question…>``: the ticket waits on the customer's answer to
+    the question, which reaches them whole; the clock pauses until they reply (a note by
+    the customer) or the ticket moves on. Without a question nothing changes."""
+    async with _recorded(store, actor, "ticket.wait", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
@@ -1003,7 +1153,7 @@ async def wait_on_customer(
         routing.check_vendor_may_ask_customer(actor, ticket, await change.partner())
         if ticket.status is Status.WAITING_ON_CUSTOMER:
             raise Conflict("tickets.conflict_already_waiting", ticket=ticket.ref)
-        question = (text or "").strip()[:MAX_TEXT] or None
+        question = _require_text(text, "tickets.question_required", ticket, usage)
         await change.event("waiting", text=question)
         await change.first_response()
         await change.pause()
@@ -1027,7 +1177,7 @@ async def change_severity(
     """``/ticket sev <id> <1-4> <reason…>``: the running clock gets the new target."""
     if severity not in (1, 2, 3, 4):
         raise UserError("tickets.bad_severity", usage=usage, value=severity)
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.sev", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         _require_open(ticket)
@@ -1041,11 +1191,10 @@ async def change_severity(
             )
         old_label = (await change.card()).severity_label
         await change.event("severity", severity=severity, previous=ticket.severity, reason=why)
-        # The running clock is judged on the new severity's target, then (a change of
-        # severity being the holding tier acting) it stops as a first response.
+        # The running clock is judged on the new severity's target; it keeps running,
+        # since a new severity tells the customer nothing.
         await change.update(severity=severity)
         await change.retarget(severity)
-        await change.first_response()
         await change.audit("ticket.sev", severity=severity, previous=ticket.severity)
         await change.update_queue_message()
         return await change.outcome("tickets.severity_changed", previous=old_label)
@@ -1061,7 +1210,7 @@ async def resolve(
     usage: str | None = None,
 ) -> TicketOutcome:
     """``/ticket resolve <id> <resolution…>``."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.resolve", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         if ticket.status in (Status.RESOLVED, Status.CLOSED):
@@ -1090,7 +1239,7 @@ async def reopen(
 ) -> TicketOutcome:
     """``/ticket reopen <id> <reason…>``: a resolved ticket goes back to work at the tier
     that had it."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.reopen", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         if ticket.status is Status.CLOSED:
@@ -1149,7 +1298,10 @@ async def prepare_escalation(
 ) -> TicketCard:
     """Before the escalation form opens: every rule but the reason and the severity-1
     gate (the ATC picks the severity in the form), so a refusal comes at once."""
-    async with store.write() as conn:
+    async with (
+        _recorded(store, actor, "ticket.escalate", ticket_id, now),
+        store.write() as conn,
+    ):
         change = await _begin(conn, actor, ticket_id, now)
         severity = max(change.ticket.severity, 2)
         await _check_escalation(change, severity, None, None)
@@ -1162,7 +1314,7 @@ async def prepare_change(
 ) -> TicketCard:
     """Before the Hand back (``kind="hand_back"``) or Resolve form opens: the same checks
     as the change itself, but for the text the form asks for."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.change_form", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         if kind == "hand_back":
@@ -1193,7 +1345,10 @@ async def escalate(
     partner's stays on the card."""
     if severity is not None and severity not in (1, 2, 3, 4):
         raise UserError("tickets.bad_severity", usage=usage, value=severity)
-    async with store.write() as conn:
+    async with (
+        _recorded(store, actor, "ticket.escalate", ticket_id, now),
+        store.write() as conn,
+    ):
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         sev = severity or ticket.severity
@@ -1252,7 +1407,7 @@ async def reassign(
 ) -> TicketOutcome:
     """``/reassign <id> <reason…>`` (R7): the vendor hands the ticket back to the partner
     tier; the partner's queue gets it with the reason, and its clock starts again."""
-    async with store.write() as conn:
+    async with _recorded(store, actor, "ticket.reassign", ticket_id, now), store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
         routing.check_hand_back(actor=actor, ticket=ticket, reason=reason, usage=usage)
@@ -1270,3 +1425,105 @@ async def reassign(
         await change.tell_customer("dm_handed_back", reason=why)
         partner = await change.partner()
         return await change.outcome("tickets.handed_back", partner=partner.name if partner else "")
+
+
+# --------------------------------------------------------------------------- a partner leaves
+
+
+async def release_partner_tickets(
+    conn: AsyncConnection, *, ea: str, partner: str, actor: Actor | None, now: dt.datetime
+) -> list[str]:
+    """A partner lost its hold on an EA: its grant was revoked, lapsed, or no longer
+    carries ``file_support_requests``. Each open ticket it is first line on moves, in
+    the caller's transaction:
+
+    - at partner tier, to the customer's other partner holding ``file_support_requests``
+      (R1 picks it: the seller of the product's license first), else to the vendor tier;
+      it starts untaken, with a new first-response clock for whoever holds it now;
+    - at vendor tier, it stays with the vendor, and a hand-back (R7) goes to that other
+      partner (or nowhere).
+
+    Each move is a ticket event (``partner_removed``) and an audit entry; the customer
+    is told by DM (unless they made the change themselves), the old queue message loses
+    its buttons, the new holder's queue gets the ticket. Returns the refs moved."""
+    today = now.date()
+    cache = _Cache(conn)
+    grants = [g for g in await accounts_db.grants_on(conn, ea=ea) if g.partner != partner]
+    held = await tickets_db.list_tickets(
+        conn, eas=[ea], partner=partner, open_only=True, limit=100_000
+    )
+    moved = []
+    for found in sorted(held, key=lambda tk: tk.id):
+        await tickets_db.lock_ticket(conn, ticket_id=found.id)
+        ticket = await tickets_db.get_ticket(conn, ticket_id=found.id)
+        if ticket is None or ticket.partner != partner or not ticket.status.is_open:
+            continue
+        licenses: list[License] = []
+        if ticket.product is not None:
+            licenses = await accounts_db.licenses_of_product(conn, ea=ea, product=ticket.product)
+        successor = routing.first_line_partner(grants, licenses, ticket.product, today)
+        change = _Change(conn, cache, actor, ticket, now)
+        if ticket.tier is Tier.PARTNER:
+            tier = Tier.PARTNER if successor is not None else Tier.VENDOR
+            await change.event(
+                "partner_removed", previous=partner, partner=successor, tier=tier.value
+            )
+            waiting = ticket.status is Status.WAITING_ON_CUSTOMER
+            await change.update(
+                tier=tier,
+                partner=successor,
+                assignee=None,
+                status=Status.WAITING_ON_CUSTOMER if waiting else Status.NEW,
+            )
+            await change.start_clock(
+                tier, await _target(cache, change.ticket, change.ticket.severity, today)
+            )
+            if waiting:
+                await change.pause()
+            await change.update_queue_message()
+            await change.post_to_queue()
+        else:
+            await change.event(
+                "partner_removed", previous=partner, partner=successor, tier=ticket.tier.value
+            )
+            await change.update(partner=successor)
+            await change.update_queue_message()
+        await change.audit(
+            "ticket.partner_removed",
+            previous=partner,
+            partner=successor,
+            tier=change.ticket.tier.value,
+        )
+        holder = (await change.card()).holder_name
+        previous = _org_name(await cache.org(partner), partner)
+        await change.tell_customer("dm_partner_removed", previous=previous, holder=holder)
+        moved.append(ticket.ref)
+    return moved
+
+
+def _org_name(org: Organization | None, fallback: str) -> str:
+    return org.name if org is not None else fallback
+
+
+async def release_lapsed_grants(store: Store, *, now: dt.datetime) -> list[str]:
+    """Move the tickets of partners whose grant lapsed (``until`` passed) or no longer
+    allows filing support requests; run by the reminder scanner. Idempotent: a partner
+    whose tickets moved holds none there any more."""
+    today = now.date()
+    async with store.read() as conn:
+        holders = await tickets_db.open_ticket_holders(conn)
+        stale = []
+        for ea, partner in holders:
+            grant = await accounts_db.get_grant(conn, ea=ea, partner=partner)
+            if grant is None or not grant.allows(Permission.FILE_SUPPORT_REQUESTS, today):
+                stale.append((ea, partner))
+    moved: list[str] = []
+    for ea, partner in stale:
+        async with store.write() as conn:
+            grant = await accounts_db.get_grant(conn, ea=ea, partner=partner)
+            if grant is not None and grant.allows(Permission.FILE_SUPPORT_REQUESTS, today):
+                continue  # renewed meanwhile
+            moved += await release_partner_tickets(
+                conn, ea=ea, partner=partner, actor=None, now=now
+            )
+    return moved

@@ -7,6 +7,7 @@ every look-up here returns None in both cases, and callers raise the same NotFou
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,9 +17,12 @@ from bot.domain import (
     Contact,
     Organization,
     OrgKind,
+    PartnerType,
     Permission,
     Role,
+    Status,
     Ticket,
+    TicketEvent,
     Tier,
 )
 from bot.store import accounts as accounts_db
@@ -147,22 +151,134 @@ async def visible_accounts(
 
 
 def can_see_ticket(actor: Actor, ticket: Ticket, view: AccountView | None) -> bool:
-    """R8 for tickets. ``view`` is the actor's view of the ticket's EA (or None)."""
+    """R8 for tickets. ``view`` is the actor's view of the ticket's EA (or None).
+
+    A partner sees a ticket through its grant on the EA alone, even one it is first line
+    on: once the grant is revoked, lapses, or loses both support permissions, the
+    partner's old tickets read like missing ones."""
     if actor.is_customer:
         return ticket.customer == actor.org.id
     if actor.is_vendor:
         return ticket.vendor == actor.org.id and (
             ticket.tier is Tier.VENDOR or ticket.escalated_at is not None
         )
-    if ticket.partner == actor.org.id:
-        return True
     return view is not None and (
         view.allows(Permission.VIEW_SUPPORT_REQUESTS)
         or view.allows(Permission.FILE_SUPPORT_REQUESTS)
     )
 
 
+def can_work_ticket(actor: Actor, view: AccountView | None) -> bool:
+    """Changing a ticket (notes included): a partner needs ``file_support_requests`` on
+    the EA; ``view_support_requests`` alone reads. Customers and vendor staff who see a
+    ticket may work on it (the tier rules decide what)."""
+    if not actor.is_partner:
+        return True
+    return view is not None and view.allows(Permission.FILE_SUPPORT_REQUESTS)
+
+
 def mask_key(key: str) -> str:
     """License keys show their last 5 characters only, unless view_license_keys (R8)."""
     tail = key[-5:]
     return "•••••-•••••-•••••-•••••-" + tail if len(key) > 5 else tail
+
+
+# A license key as the vendors write them: five groups of five letters or digits.
+KEY_PATTERN = re.compile(r"\b[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\b", re.IGNORECASE)
+
+
+def mask_keys(text: str) -> str:
+    """Every license key inside a text masked: for text copied from account data or
+    typed by people (ticket subjects, descriptions, audit details) shown to a reader
+    without view_license_keys."""
+    return KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
+
+
+# --------------------------------------------------------------------------- who looks
+
+
+# Events that move a ticket between the partner and the vendor: routing inside the
+# supply chain, never shown to an MSP's end customer (R2).
+_VENDOR_ROUTING_EVENTS = frozenset({"escalated", "handed_back"})
+_VENDOR_ROUTING_ACTIONS = frozenset(
+    {"ticket.escalate", "ticket.escalation_form", "ticket.reassign", "ticket.hand_back_form"}
+)
+
+
+@dataclass(frozen=True)
+class Lens:
+    """What one reader may be shown of a ticket or an audit trail: the one filter every
+    surface (``/ticket show`` and ``list``, App Home, ``/audit``, replies, DMs) goes
+    through.
+
+    Under R2 an MSP's end customer sees its ticket as the MSP's alone: no vendor
+    engineer, no vendor note or routing, no vendor tier, clock or case number; what the
+    vendor did shows in the MSP's name, without the vendor's words."""
+
+    hide_vendor: bool = False
+    shown_as: str | None = None  # the MSP's name, standing in for the vendor's people
+    mask_keys: bool = False  # the reader lacks view_license_keys on the EA
+
+    def text(self, value: str) -> str:
+        return mask_keys(value) if self.mask_keys else value
+
+    def event(self, event: TicketEvent, *, by_vendor: bool) -> TicketEvent | None:
+        """The event as this reader sees it, or None when it is not theirs to see."""
+        if not self.hide_vendor:
+            return event
+        if event.kind in _VENDOR_ROUTING_EVENTS:
+            return None
+        if not by_vendor:
+            return event
+        if event.kind in ("note", "taken", "assigned"):
+            return None
+        return TicketEvent(
+            ticket_id=event.ticket_id, at=event.at, actor=self.shown_as, kind=event.kind
+        )
+
+    def audit_entry(self, action: str, *, by_vendor: bool) -> bool:
+        """Whether an audit entry is shown to this reader."""
+        if not self.hide_vendor:
+            return True
+        return not by_vendor and action not in _VENDOR_ROUTING_ACTIONS
+
+    def status(self, status: Status) -> Status:
+        """An escalation is the MSP's business: its customer sees the ticket in progress."""
+        if self.hide_vendor and status is Status.ESCALATED:
+            return Status.IN_PROGRESS
+        return status
+
+    def tier(self, tier: Tier) -> Tier:
+        return Tier.PARTNER if self.hide_vendor else tier
+
+    def person(self, contact: Contact | None) -> Contact | None:
+        """An assignee or author shown by name: never a vendor engineer under R2."""
+        if contact is not None and self.hide_vendor and contact.org_kind is OrgKind.VENDOR:
+            return None
+        return contact
+
+
+FULL_VIEW = Lens()
+
+
+def lens_for(
+    actor: Actor | None,
+    *,
+    customer: str,
+    partner: Organization | None,
+    shows_keys: bool = True,
+) -> Lens:
+    """The lens of ``actor`` on a ticket (or EA) of ``customer`` whose first line is
+    ``partner``; ``shows_keys``: whether the reader holds view_license_keys there. None
+    (the bot's own records) sees everything."""
+    if not shows_keys:
+        return Lens(mask_keys=True)
+    if (
+        actor is not None
+        and actor.is_customer
+        and actor.org.id == customer
+        and partner is not None
+        and partner.partner_type is PartnerType.MSP
+    ):
+        return Lens(hide_vendor=True, shown_as=partner.name)
+    return FULL_VIEW

@@ -176,7 +176,7 @@ async def handle_audit(
         raise _unknown("/audit", words[2], USAGE_AUDIT)
     limit = audit.parse_count(words[1]) if len(words) > 1 else audit.DEFAULT_ENTRIES
     # Nine digits is an EA number (the contract's format); anything else a ticket id.
-    if target.isdigit() and len(target) == 9:
+    if target.isascii() and target.isdigit() and len(target) == 9:
         trail = await audit.audit_trail(
             store, actor, ea=ea_number(target, usage=USAGE_AUDIT), limit=limit, now=now
         )

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -24,6 +24,7 @@ from bot.errors import UserError
 from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
+from bot.tickets import release_lapsed_grants
 from handlers import guard, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
@@ -109,6 +110,8 @@ class BackgroundWork:
         while not self.stop_event.is_set():
             try:
                 await self.worker.scan_reminders(self.services.clock())
+                # Grants that lapsed since: their partner's open tickets move on.
+                await release_lapsed_grants(self.services.store, now=self.services.clock())
             except Exception:
                 log.exception("reminder scan failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
@@ -132,9 +135,11 @@ class BackgroundWork:
 def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Application:
     """The HTTP endpoint: ``POST /slack/events`` and ``GET /healthz``."""
 
+    # Bolt keeps the secret it checks with; the raw-bytes check uses the same one.
+    signing_secret = str(getattr(app, "_signing_secret", "") or "")
+
     async def events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await guard.dispatch(app, bolt_request)
+        bolt_response = await guard.from_http(app, request, signing_secret=signing_secret)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import aiohttp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UserError
 from bot.render import t, truncate
+
+log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 3000
 
@@ -52,3 +59,36 @@ async def clicked(ack: AsyncAck, respond: AsyncRespond, locale: str) -> AsyncIte
         await respond(
             text=error_text(error, locale), response_type="ephemeral", replace_original=False
         )
+
+
+async def open_form(
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    *,
+    trigger_id: object,
+    view: View,
+    locale: str,
+    typed: str,
+) -> bool:
+    """Open a modal after the ack. When Slack refuses (an expired trigger, an outage),
+    the user is told through the response URL what happened and how to do the same by
+    typing the command (``typed``, already rendered); False then."""
+    try:
+        if not isinstance(trigger_id, str) or not trigger_id:
+            raise ValueError("no trigger id")
+        await client.views_open(trigger_id=trigger_id, view=view)
+        return True
+    except (SlackApiError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("views.open failed: %s", _slack_error(exc))
+    await respond(
+        text=t("errors.form_failed", locale, typed=typed),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+    return False
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError) and isinstance(exc.response.data, dict):
+        return str(exc.response.data.get("error") or exc.response.status_code)
+    return type(exc).__name__

@@ -16,7 +16,7 @@ from bot.blocks.faq import FaqIds, reply_blocks, reply_text
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
-from handlers.common import reply
+from handlers.common import open_form, reply
 from handlers.services import Services
 
 
@@ -84,8 +84,13 @@ async def handle_open_ticket(
         await faq_answers.record_feedback(services.store, actor, slug, False, now=now)
     accounts = await tickets.fileable_accounts(services.store, actor, now=now)
     if accounts and body.get("trigger_id"):
-        await client.views_open(
-            trigger_id=body["trigger_id"], view=new_ticket_modal(accounts, actor.locale)
+        await open_form(
+            client,
+            respond,
+            trigger_id=body.get("trigger_id"),
+            view=new_ticket_modal(accounts, actor.locale),
+            locale=actor.locale,
+            typed=t("tickets.usage_new", actor.locale),
         )
         return
     await respond(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +29,7 @@ from bot.errors import Forbidden, UserError
 from bot.render import t
 from bot.store import Store
 from bot.visibility import Actor
-from handlers.common import clicked, error_text, reply
+from handlers.common import clicked, error_text, open_form, reply
 from handlers.services import Services
 
 USAGE = "tickets.usage_ticket"
@@ -48,9 +47,13 @@ USAGE_BY_VERB = {
 }
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
-# A leading "sev" and digits is a severity (any case); "sev9" gets its own error rather
-# than becoming the subject.
-_SEVERITY_WORD = re.compile(r"sev[0-9]+", re.IGNORECASE)
+
+
+def _severity_word(word: str) -> bool:
+    """A leading "sev" and digits is a severity (any case); "sev9" or "sev²" (anything
+    ``str.isdigit`` takes) gets the severity error rather than becoming the subject or
+    the reason."""
+    return len(word) > 3 and word[:3].lower() == "sev" and word[3:].isdigit()
 
 
 def _rest(words: list[str], start: int) -> str:
@@ -77,6 +80,7 @@ async def handle_ticket(
     locale: str,
     now: dt.datetime,
     client: AsyncWebClient,
+    respond: AsyncRespond,
 ) -> None:
     words = parser.tokens(command.get("text", ""))
     if not words:
@@ -84,8 +88,13 @@ async def handle_ticket(
         if not accounts:
             raise Forbidden("tickets.no_ea_to_file", usage=USAGE)
         await reply(ack, t("tickets.opening_form", locale))
-        await client.views_open(
-            trigger_id=command["trigger_id"], view=new_ticket_modal(accounts, locale)
+        await open_form(
+            client,
+            respond,
+            trigger_id=command.get("trigger_id"),
+            view=new_ticket_modal(accounts, locale),
+            locale=locale,
+            typed=t("tickets.usage_new", locale),
         )
         return
     verb, args = words[0].lower(), words[1:]
@@ -115,7 +124,7 @@ async def _new(
     severity, business = 3, False
     rest = list(args.words)
     # Options come before the subject: a leading sevN or "business" word is one.
-    while rest and (_SEVERITY_WORD.fullmatch(rest[0]) or rest[0].lower() == "business"):
+    while rest and (_severity_word(rest[0]) or rest[0].lower() == "business"):
         word = rest.pop(0)
         if word.lower() == "business":
             business = True
@@ -181,7 +190,7 @@ async def _work(
         return await tickets.assign(store, actor, ticket_id, assignee_slack_id=user, now=now)
     if verb == "wait":
         return await tickets.wait_on_customer(
-            store, actor, ticket_id, text=_rest(words, 1), now=now
+            store, actor, ticket_id, text=_rest(words, 1), now=now, usage=usage
         )
     if verb == "sev":
         severity = parser.severity(parser.require(words, 1, "1-4", usage), usage=usage)
@@ -208,18 +217,26 @@ async def handle_escalate(
     locale: str,
     now: dt.datetime,
     client: AsyncWebClient,
+    respond: AsyncRespond,
 ) -> None:
     words = parser.tokens(command.get("text", ""))
     ticket_id = _ticket_arg(words, USAGE_ESCALATE)
     rest = words[1:]
     severity = None
-    if rest and _SEVERITY_WORD.fullmatch(rest[0]):
+    if rest and _severity_word(rest[0]):
         severity = parser.severity(rest.pop(0), usage=USAGE_ESCALATE)
     if not rest and severity is None:
         # The id alone: the form with the first-line checklist.
         card = await tickets.prepare_escalation(store, actor, ticket_id, now=now)
         await reply(ack, t("tickets.opening_escalation_form", locale, ticket=card.ref))
-        await client.views_open(trigger_id=command["trigger_id"], view=escalate_modal(card, locale))
+        await open_form(
+            client,
+            respond,
+            trigger_id=command.get("trigger_id"),
+            view=escalate_modal(card, locale),
+            locale=locale,
+            typed=t("tickets.usage_escalate", locale),
+        )
         return
     outcome = await tickets.escalate(
         store,
@@ -283,7 +300,14 @@ async def handle_escalate_button(
 ) -> None:
     async with clicked(ack, respond, locale):
         card = await tickets.prepare_escalation(store, actor, _button_ticket(action), now=now)
-        await client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(card, locale))
+        await open_form(
+            client,
+            respond,
+            trigger_id=body.get("trigger_id"),
+            view=escalate_modal(card, locale),
+            locale=locale,
+            typed=t("tickets.usage_escalate", locale),
+        )
 
 
 async def handle_change_button(
@@ -303,8 +327,15 @@ async def handle_change_button(
         card = await tickets.prepare_change(
             store, actor, _button_ticket(action), kind=kind, now=now
         )
-        await client.views_open(
-            trigger_id=body["trigger_id"], view=reason_modal(kind, card, locale)
+        await open_form(
+            client,
+            respond,
+            trigger_id=body.get("trigger_id"),
+            view=reason_modal(kind, card, locale),
+            locale=locale,
+            typed=t(
+                "tickets.usage_reassign" if kind == "hand_back" else "tickets.usage_resolve", locale
+            ),
         )
 
 
@@ -312,19 +343,30 @@ async def handle_change_button(
 
 
 def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{block_id: element state}`` of a submitted view (one element per input block)."""
-    state = (view.get("state") or {}).get("values") or {}
-    return {block: next(iter(actions.values()), {}) for block, actions in state.items() if actions}
+    """``{block_id: element state}`` of a submitted view (one element per input block).
+    Whatever is not shaped like Slack's state is left out: a missing field then reads
+    as empty, and the use case says what it needs."""
+    state = view.get("state")
+    found = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    values = {}
+    for block, actions in found.items():
+        element = next(iter(actions.values()), None) if isinstance(actions, dict) else None
+        if isinstance(element, dict):
+            values[block] = element
+    return values
 
 
 def _text(values: dict[str, dict[str, Any]], block: str) -> str:
-    return str((values.get(block) or {}).get("value") or "").strip()
+    value = (values.get(block) or {}).get("value")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _selected(values: dict[str, dict[str, Any]], block: str) -> str | None:
-    option = (values.get(block) or {}).get("selected_option") or {}
-    value = option.get("value")
-    return str(value) if value is not None else None
+    option = (values.get(block) or {}).get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
 
 
 async def _finish(
@@ -340,16 +382,45 @@ async def _finish(
     await ack(response_action="update", view=done_modal(outcome.text(locale), locale))
 
 
+def _severity_field(value: object) -> int:
+    return parser.whole_number(value, low=1, high=4, key="tickets.bad_severity")
+
+
 def _form(view: dict[str, Any]) -> dict[str, Any]:
     values = _values(view)
     return {
         "ea": _selected(values, TicketIds.EA),
-        "severity": int(_selected(values, TicketIds.SEVERITY) or 3),
+        "severity": _severity_field(_selected(values, TicketIds.SEVERITY) or "3"),
         "business": _selected(values, TicketIds.QUEUE) == "business",
         "product": _text(values, TicketIds.PRODUCT) or None,
         "subject": _text(values, TicketIds.SUBJECT),
         "description": _text(values, TicketIds.DESCRIPTION) or None,
     }
+
+
+def _carried_form(metadata: object) -> dict[str, Any]:
+    """The form carried in the suggestion step's ``private_metadata``, checked field by
+    field: it comes back from the client and may have been altered."""
+    try:
+        data = json.loads(metadata) if isinstance(metadata, str) and metadata else None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise UserError("tickets.form_expired")
+    texts = {}
+    for name in ("ea", "product", "subject", "description"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise UserError("tickets.form_expired")
+        texts[name] = value
+    business = data.get("business", False)
+    if not isinstance(business, bool):
+        raise UserError("tickets.form_expired")
+    return {**texts, "business": business, "severity": _severity_field(data.get("severity", 3))}
+
+
+async def _refused_in_modal(ack: AsyncAck, locale: str, error: UserError) -> None:
+    await ack(response_action="update", view=done_modal(error_text(error, locale), locale))
 
 
 async def handle_new_submit(
@@ -361,7 +432,11 @@ async def handle_new_submit(
     now: dt.datetime,
     services: Services,
 ) -> None:
-    form = _form(view)
+    try:
+        form = _form(view)
+    except UserError as error:
+        await _refused_in_modal(ack, locale, error)
+        return
     # Before opening: an FAQ entry that seems to answer the subject already.
     found = services.faq.search(form["subject"], locale=locale)
     if found.confident and found.slug:
@@ -377,19 +452,24 @@ async def handle_new_submit(
 async def handle_new_confirm(
     ack: AsyncAck, view: dict[str, Any], actor: Actor, store: Store, locale: str, now: dt.datetime
 ) -> None:
-    form = json.loads(view.get("private_metadata") or "{}")
+    try:
+        form = _carried_form(view.get("private_metadata"))
+    except UserError as error:
+        await _refused_in_modal(ack, locale, error)
+        return
     await _finish(ack, locale, lambda: _open_from_form(store, actor, form, view, now))
 
 
 async def _open_from_form(
     store: Store, actor: Actor, form: dict[str, Any], view: dict[str, Any], now: dt.datetime
 ) -> tickets.TicketOutcome:
+    ea = form.get("ea")
     # The view id survives the suggestion step: a double submission opens one ticket.
     return await tickets.open_ticket(
         store,
         actor,
         subject=str(form.get("subject") or ""),
-        ea=form.get("ea"),
+        ea=parser.ea_number(ea) if ea is not None else None,
         severity=int(form.get("severity") or 3),
         product=form.get("product"),
         business=bool(form.get("business")),
@@ -399,6 +479,12 @@ async def _open_from_form(
     )
 
 
+def _modal_ticket(view: dict[str, Any]) -> int:
+    """The ticket a modal is about, from its ``private_metadata`` (checked: the client
+    sends it back)."""
+    return parser.ticket_id(view.get("private_metadata"))
+
+
 async def handle_escalate_submit(
     ack: AsyncAck, view: dict[str, Any], actor: Actor, store: Store, locale: str, now: dt.datetime
 ) -> None:
@@ -406,41 +492,44 @@ async def handle_escalate_submit(
     checked = {
         str(o.get("value"))
         for o in (values.get(TicketIds.CHECKLIST) or {}).get("selected_options") or []
+        if isinstance(o, dict)
     }
     checklist: dict[str, object] = {item: item in checked for item in CHECKLIST_ITEMS}
     impact = _text(values, TicketIds.IMPACT)
     if impact:
         checklist["impact"] = impact
-    ticket_id = int(view.get("private_metadata") or 0)
-    severity = int(_selected(values, TicketIds.SEVERITY) or 0) or None
-    await _finish(
-        ack,
-        locale,
-        lambda: tickets.escalate(
+
+    async def work() -> tickets.TicketOutcome:
+        chosen = _selected(values, TicketIds.SEVERITY)
+        return await tickets.escalate(
             store,
             actor,
-            ticket_id,
+            _modal_ticket(view),
             reason=_text(values, TicketIds.REASON),
-            severity=severity,
+            severity=_severity_field(chosen) if chosen is not None else None,
             checklist=checklist,
             now=now,
-        ),
-    )
+        )
+
+    await _finish(ack, locale, work)
 
 
 async def handle_reason_submit(
     ack: AsyncAck, view: dict[str, Any], actor: Actor, store: Store, locale: str, now: dt.datetime
 ) -> None:
     values = _values(view)
-    ticket_id = int(view.get("private_metadata") or 0)
     text = _text(values, TicketIds.REASON)
     if view.get("callback_id") == TicketIds.HAND_BACK_MODAL:
         await _finish(
-            ack, locale, lambda: tickets.reassign(store, actor, ticket_id, reason=text, now=now)
+            ack,
+            locale,
+            lambda: tickets.reassign(store, actor, _modal_ticket(view), reason=text, now=now),
         )
     else:
         await _finish(
-            ack, locale, lambda: tickets.resolve(store, actor, ticket_id, resolution=text, now=now)
+            ack,
+            locale,
+            lambda: tickets.resolve(store, actor, _modal_ticket(view), resolution=text, now=now),
         )
 
 

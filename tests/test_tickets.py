@@ -444,7 +444,8 @@ async def test_take_assign_and_their_refusals(demo_store, now):
     lea = await demo_actor(demo_store, LEA)
     taken = await tickets.take(demo_store, lea, ticket_id, now=now)
     assert taken.card.ticket.assignee == LEA and taken.card.ticket.status is Status.ACKNOWLEDGED
-    assert taken.card.current_clock is not None and taken.card.current_clock.responded_at == now
+    # Taking is no answer to the customer: the first-response clock keeps running.
+    assert taken.card.current_clock is not None and taken.card.current_clock.responded_at is None
     with pytest.raises(Conflict):
         await tickets.take(demo_store, lea, ticket_id, now=now)
     async with demo_store.write() as conn:
@@ -453,8 +454,11 @@ async def test_take_assign_and_their_refusals(demo_store, now):
     with pytest.raises(UserError) as wrong_tier:
         await tickets.assign(demo_store, lea, ticket_id, assignee_slack_id="UEOIN", now=now)
     assert wrong_tier.value.key == "tickets.assignee_not_holder"
-    with pytest.raises(NotFound):
+    with pytest.raises(UserError) as unknown:
         await tickets.assign(demo_store, lea, ticket_id, assignee_slack_id="UNOBODY", now=now)
+    # Someone unknown and someone of the other tier get the same answer, naming nobody.
+    assert unknown.value.key == wrong_tier.value.key
+    assert "name" not in wrong_tier.value.params
     assigned = await tickets.assign(demo_store, lea, ticket_id, assignee_slack_id="UKARIM", now=now)
     assert assigned.card.ticket.assignee == KARIM
     [dm] = dms_to(await outbox(demo_store), KARIM)
@@ -522,8 +526,9 @@ async def test_severity_change_retargets_the_running_clock(demo_store, now):
     assert done.card.ticket.severity == 1 and "Sev 3" in done.text("en")
     [clock] = (await get_ticket(demo_store, ticket_id)).clocks
     assert (clock.target_minutes, clock.around_the_clock) == (30, True)
-    assert clock.responded_at == later
-    assert done.card.clocks[0].state is ClockState.MET  # answered 10 min into 30
+    # A new severity tells the customer nothing: the clock runs on, now against 30 min.
+    assert clock.responded_at is None
+    assert done.card.clocks[0].state is ClockState.OK
 
 
 # --------------------------------------------------------------------------- SLA clocks
@@ -579,8 +584,19 @@ async def test_breaching_lists_open_tickets_past_75_percent(demo_store, now):
     assert late.cards[0].current_clock.state is ClockState.WARNING
     opened = await tickets.list_tickets(demo_store, eoin, now=now, scope="open", severity=4)
     assert [c.ticket.severity for c in opened.cards] == [4]
-    # answered: no longer breaching
+    # taking it is no answer: still breaching; a note to the customer is one
     await tickets.take(demo_store, eoin, urgent.card.ticket.id, now=now + dt.timedelta(minutes=24))
+    taken = await tickets.list_tickets(
+        demo_store, eoin, now=now + dt.timedelta(minutes=25), scope="breaching"
+    )
+    assert [c.ticket.id for c in taken.cards] == [urgent.card.ticket.id]
+    await tickets.add_note(
+        demo_store,
+        eoin,
+        urgent.card.ticket.id,
+        text="Looking at the logs now",
+        now=now + dt.timedelta(minutes=25),
+    )
     after = await tickets.list_tickets(
         demo_store, eoin, now=now + dt.timedelta(minutes=40), scope="breaching"
     )
@@ -634,7 +650,7 @@ async def test_every_change_is_an_event_and_an_audit_entry(demo_store, now):
     ticket_id = opened.card.ticket.id
     lea = await demo_actor(demo_store, LEA)
     await tickets.take(demo_store, lea, ticket_id, now=now)
-    await tickets.wait_on_customer(demo_store, lea, ticket_id, now=now)
+    await tickets.wait_on_customer(demo_store, lea, ticket_id, text="Which build?", now=now)
     await tickets.add_note(
         demo_store, await demo_actor(demo_store, ALICE), ticket_id, text="ok", now=now
     )

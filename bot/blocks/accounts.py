@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import Block
 from bot.blocks import MAX_BLOCKS, SECTION_LIMIT, actions, button, context, header, section
 from bot.domain import Contract, LicenseType, Permission
 from bot.errors import UserError
+from bot.parser import MAX_DIGITS, whole_number
 from bot.render import t, truncate
 
 if TYPE_CHECKING:
@@ -72,10 +73,15 @@ class Reply:
 # --- button values ------------------------------------------------------------------------
 
 
+# Ids and offsets carried in button values: the parser's bounds.
+MAX_ID = 10**MAX_DIGITS - 1
+MAX_OFFSET = 1_000_000
+
+
 def _decode(value: str | None) -> dict[str, Any]:
     try:
         data = json.loads(value or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise UserError("accounts.stale_button")
@@ -112,8 +118,9 @@ def parse_more_value(value: str | None) -> tuple[str, Filters, int]:
     ea = _text(data, "ea")
     offset = data.get("offset")
     kind = _text(data, "type", optional=True)
-    if ea is None or not isinstance(offset, int) or offset < 0:
+    if ea is None:
         raise UserError("accounts.stale_button")
+    offset = whole_number(offset, low=0, high=MAX_OFFSET, key="accounts.stale_button")
     try:
         license_type = LicenseType(kind) if kind else None
     except ValueError:
@@ -160,9 +167,7 @@ def parse_revoke_value(value: str | None) -> tuple[str, str]:
 
 
 def parse_confirmation_value(value: str | None) -> int:
-    if not value or not value.isdigit():
-        raise UserError("accounts.stale_button")
-    return int(value)
+    return whole_number(value, low=1, high=MAX_ID, key="accounts.stale_button")
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -518,6 +523,8 @@ def granted(result: GrantResult, locale: str) -> Reply:
         until=_date(result.until),
         replaced=result.previous is not None,
     )
+    if result.moved:
+        text += "\n" + t("accounts.tickets_moved", locale, tickets=list(result.moved))
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
 
 
@@ -530,6 +537,8 @@ def revoked(result: RevokeResult, locale: str) -> Reply:
         partner_id=result.partner,
         permissions=_perms(result.permissions),
     )
+    if result.moved:
+        text += "\n" + t("accounts.tickets_moved", locale, tickets=list(result.moved))
     return Reply(text, [section(text), *_merged(result.asked_for, result.ea, locale)])
 
 
@@ -626,6 +635,9 @@ def superuser_decided(result: TransferDecision, locale: str) -> Reply:
 # --- /audit ----------------------------------------------------------------------------------
 
 
+REFUSED = ".refused"  # suffix of the audit action of a refused request
+
+
 def audit_trail(result: AuditTrail, locale: str) -> Reply:
     count = len(result.lines)
     target = {"ea": result.ea, "ticket": result.ticket}
@@ -639,9 +651,16 @@ def audit_trail(result: AuditTrail, locale: str) -> Reply:
             locale,
             at=line.at.strftime("%Y-%m-%d %H:%M"),
             who=line.who,
-            action=t("accounts.action_label", locale, action=line.action),
+            action=t(
+                "accounts.action_label",
+                locale,
+                action=line.action.removesuffix(REFUSED),
+                refused=line.action.endswith(REFUSED),
+            ),
             ticket=line.ticket,
             detail=line.detail,
+            reason=t("accounts.refusal_reason", locale, code=line.reason) if line.reason else None,
+            code=line.reason,
         )
         for line in result.lines
     ] or [t("accounts.audit_none", locale)]

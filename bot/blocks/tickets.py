@@ -141,8 +141,11 @@ def _summary(card: TicketCard, locale: str) -> str:
 # --------------------------------------------------------------------------- queue
 
 
-def queue_text(card: TicketCard, locale: str, *, shown_in: Tier | None = None) -> str:
-    """The plain text of a queue message (notification text; names id and severity)."""
+def queue_text(
+    card: TicketCard, locale: str, *, shown_in: Tier | None = None, left: bool = False
+) -> str:
+    """The plain text of a queue message (notification text; names id and severity).
+    ``left``: the ticket went to another partner, whom this queue is not told of."""
     clock = card.current_clock
     return t(
         "tickets.queue_text",
@@ -156,19 +159,22 @@ def queue_text(card: TicketCard, locale: str, *, shown_in: Tier | None = None) -
         business=card.ticket.queue is Queue.BUSINESS,
         due=slack_date(clock.due_at) if clock and clock.due_at else None,
         moved_to=card.holder_name
-        if shown_in is not None and shown_in is not card.ticket.tier
+        if shown_in is not None and shown_in is not card.ticket.tier and not left
         else None,
+        left=left,
         status=card.ticket.status.value,
     )
 
 
-def queue_message(card: TicketCard, locale: str, *, shown_in: Tier | None = None) -> list[Block]:
+def queue_message(
+    card: TicketCard, locale: str, *, shown_in: Tier | None = None, left: bool = False
+) -> list[Block]:
     """A ticket in a tier's queue channel: who, what, how urgent, when due, and the
-    buttons of that tier. Once the ticket has left that tier, or is resolved, the
-    message stays as a record without buttons."""
+    buttons of that tier. Once the ticket has left that tier or that partner
+    (``left``), or is resolved, the message stays as a record without buttons."""
     ticket = card.ticket
     here = shown_in or ticket.tier
-    live = here is ticket.tier and ticket.status.is_open
+    live = here is ticket.tier and ticket.status.is_open and not left
     clock = card.current_clock
     blocks: list[Block] = [
         section(
@@ -194,7 +200,8 @@ def queue_message(card: TicketCard, locale: str, *, shown_in: Tier | None = None
                 status=ticket.status.value,
                 assignee=card.assignee.name if card.assignee else None,
                 assignee_id=card.assignee.slack_user_id if card.assignee else None,
-                moved_to=card.holder_name if here is not ticket.tier else None,
+                moved_to=card.holder_name if here is not ticket.tier and not left else None,
+                left=left,
             )
         ),
     ]
@@ -256,7 +263,7 @@ def ticket_blocks(card: TicketCard, locale: str, *, headline: str | None = None)
                 account=card.account.name,
                 product=ticket.product,
                 partner=card.partner.name if card.partner else None,
-                vendor=card.vendor.name,
+                vendor=card.vendor.name if card.show_vendor else None,
                 assignee=card.assignee.name if card.assignee else None,
                 opened=slack_date(ticket.created_at),
                 opened_by=ticket.opened_by,

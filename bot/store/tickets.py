@@ -399,35 +399,20 @@ async def set_queue_message(
     )
 
 
-async def list_tickets_any(
-    conn: AsyncConnection,
-    /,
-    *,
-    eas: Iterable[str],
-    partner: str,
-    open_only: bool = False,
-    severity: int | None = None,
-    tier: Tier | None = None,
-    limit: int = 200,
-) -> list[Ticket]:
-    """A partner's tickets: those of the EAs it sees, and those it is first line on,
-    newest first."""
-    query: Select[Any] = select(t.tickets).where(
-        or_(t.tickets.c.ea.in_(sorted(set(eas))), t.tickets.c.partner == partner)
-    )
-    if open_only:
-        query = query.where(t.tickets.c.status.in_([s.value for s in OPEN_STATUSES]))
-    if severity is not None:
-        query = query.where(t.tickets.c.severity == severity)
-    if tier is not None:
-        query = query.where(t.tickets.c.tier == tier.value)
-    query = query.order_by(t.tickets.c.id.desc()).limit(limit)
-    rows = list((await conn.execute(query)).mappings())
-    return await _with_clocks(conn, rows)
-
-
 async def lock_ticket(conn: AsyncConnection, /, *, ticket_id: int) -> None:
     """Hold the ticket's row until the transaction ends, so that two changes of one
     ticket run one after the other and the second sees what the first did (PostgreSQL:
     ``SELECT … FOR UPDATE``; SQLite's write transactions are serialised already)."""
     await conn.execute(select(t.tickets.c.id).where(t.tickets.c.id == ticket_id).with_for_update())
+
+
+async def open_ticket_holders(conn: AsyncConnection, /) -> list[tuple[str, str]]:
+    """(EA, partner) of every open ticket that has a first-line partner, once each."""
+    query = (
+        select(t.tickets.c.ea, t.tickets.c.partner)
+        .where(t.tickets.c.partner.is_not(None))
+        .where(t.tickets.c.status.in_([s.value for s in OPEN_STATUSES]))
+        .distinct()
+        .order_by(t.tickets.c.ea, t.tickets.c.partner)
+    )
+    return [(str(row.ea), str(row.partner)) for row in await conn.execute(query)]
