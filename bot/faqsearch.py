@@ -446,3 +446,97 @@ def _trigram_vectors(
         norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
         vectors.append({gram: value / norm for gram, value in vector.items()})
     return idf, vectors
+
+
+# --------------------------------------------------------------------------- language
+
+# Words that nearly always tell the language on their own, whatever the topic: the
+# catalog's texts teach the model the rest. Folded, as questions are often typed.
+_FUNCTION_WORDS = {
+    "fr": (
+        "le la les un une des du de au aux et ou mais donc est sont suis sommes etes ai as "
+        "avons avez ont je tu il elle nous vous ils elles on mon ma mes ton ta tes son sa ses "
+        "notre nos votre vos leur leurs ce cet cette ces qui que quoi quel quelle quels quelles "
+        "comment pourquoi quand combien dans sur pour par avec sans chez pas ne plus faut peut "
+        "peux doit dois faire fait est-ce qu c j l d n s t y en encore deja toujours aussi "
+        "avoir etre trouver numero compte licence licences client clients demande"
+    ),
+    "en": (
+        "the a an and or but so is are am was were be been do does did i you he she we they "
+        "it my your his her our their this that these those who what which how why when where "
+        "in on for by with without at to of from not no can could should must need have has "
+        "get got any some there here still already also find number account license licenses "
+        "customer customers request whats dont cant im isnt"
+    ),
+}
+# Log-odds a question needs, per word, for its language to count as clear.
+LANGUAGE_MARGIN = 1.0
+_FUNCTION_WEIGHT = 3.0
+
+
+class LanguageGuesser:
+    """French or English, from the words and character trigrams of a short text.
+
+    A naive Bayes model over two kinds of features: folded words, and trigrams of the
+    lower-cased words with their accents (an "é" says French even in a word the model
+    never saw). It learns from texts known to be in each language (the catalog's titles,
+    phrasings and answers) plus a list of function words; it costs a few dictionary
+    look-ups per word. Loan words shared by both languages ("EA", "partner", "support")
+    weigh little, because both sides saw them.
+    """
+
+    def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
+        counts: dict[str, Counter[str]] = {lang: Counter() for lang in LANGUAGES}
+        for text, language in texts:
+            if language in counts:
+                counts[language].update(_language_features(text))
+        for language, words in _FUNCTION_WORDS.items():
+            for word in words.split():
+                counts[language]["w:" + word] += _FUNCTION_WEIGHT * 10
+        vocabulary = set().union(*counts.values())
+        size = len(vocabulary)
+        self._log: dict[str, dict[str, float]] = {}
+        self._unseen: dict[str, float] = {}
+        for language, counter in counts.items():
+            total = sum(counter.values()) + size
+            self._log[language] = {f: math.log((n + 1) / total) for f, n in counter.items()}
+            self._unseen[language] = math.log(1 / total)
+
+    def log_odds(self, text: str) -> tuple[float, int]:
+        """(log P(fr) − log P(en), number of words) for ``text``."""
+        features = _language_features(text)
+        fr, en = self._log["fr"], self._log["en"]
+        unseen_fr, unseen_en = self._unseen["fr"], self._unseen["en"]
+        odds = 0.0
+        for feature in features:
+            a = fr.get(feature)
+            b = en.get(feature)
+            if a is None and b is None:
+                continue
+            odds += (unseen_fr if a is None else a) - (unseen_en if b is None else b)
+        words = sum(1 for f in features if f.startswith("w:"))
+        return odds, words
+
+    def guess(self, text: str) -> str | None:
+        """ "fr" or "en" when the text says so clearly, else None."""
+        odds, words = self.log_odds(text)
+        if words == 0:
+            return None
+        # Evidence grows with length; a short text must be clearer per word.
+        threshold = LANGUAGE_MARGIN * max(2, words) ** 0.5
+        if odds >= threshold:
+            return "fr"
+        if odds <= -threshold:
+            return "en"
+        return None
+
+
+def _language_features(text: str) -> list[str]:
+    lowered = unicodedata.normalize("NFC", text.replace("’", "'")).lower()
+    features = []
+    for raw in re.findall(r"[^\W\d_]+", lowered):
+        word = fold(raw)
+        features.append("w:" + word)
+        padded = f"#{raw}#"
+        features.extend("g:" + padded[i : i + 3] for i in range(len(padded) - 2))
+    return features
