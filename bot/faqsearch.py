@@ -471,7 +471,8 @@ _FUNCTION_WORDS = {
 }
 # Log-odds a question needs, per word, for its language to count as clear.
 LANGUAGE_MARGIN = 1.0
-_FUNCTION_WEIGHT = 3.0
+# How many times a function word counts as if seen in the training texts.
+_FUNCTION_WEIGHT = 30
 
 
 class LanguageGuesser:
@@ -492,7 +493,7 @@ class LanguageGuesser:
                 counts[language].update(_language_features(text))
         for language, words in _FUNCTION_WORDS.items():
             for word in words.split():
-                counts[language]["w:" + word] += _FUNCTION_WEIGHT * 10
+                counts[language]["w:" + word] += _FUNCTION_WEIGHT
         vocabulary = set().union(*counts.values())
         size = len(vocabulary)
         self._log: dict[str, dict[str, float]] = {}
