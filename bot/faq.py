@@ -120,7 +120,7 @@ _KEYWORD_WEIGHT = 1.0
 # (``supportbot faq --calibrate tests/faq_devset.yml``): the pair that answers the most
 # questions directly while answering wrongly at most 1 % of them, and none of the
 # off-topic questions of tests/test_faq_search.py.
-CONFIDENT_SCORE = 0.34
+CONFIDENT_SCORE = 0.3
 CONFIDENT_MARGIN = 0.01
 # Entries not written for the asker's audience (or partner type) keep this share of
 # their score: a customer asking "how do I find my EA" gets the customer's entry unless

@@ -86,6 +86,9 @@ IDF_FLOOR = 1.0
 INFORMATIVE_IDF = 1.5
 # Share of the word-level BM25 score in the final score; the rest is the trigram cosine.
 BM25_WEIGHT = 0.7
+# Levenshtein costs (insertion, deletion, substitution) from a four-letter question word
+# to an index word: only an insertion stays within distance 1.
+SHORT_TYPO_WEIGHTS = (1, 2, 2)
 # How many of the best BM25 matches the trigram cosine re-ranks.
 RERANK = 10
 
@@ -335,8 +338,16 @@ class SearchIndex:
         if len(word) < 4:
             return None
         limit = 1 if len(word) < 8 else 2
+        # A four-letter word is only a typo for a word with one more letter ("renw"):
+        # a substitution there makes another common word ("veux" → "deux", "book" →
+        # "look") and lets off-topic questions look recognised.
+        weights = SHORT_TYPO_WEIGHTS if len(word) < 5 else (1, 1, 1)
         match = process.extractOne(
-            word, self._vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
+            word,
+            self._vocabulary,
+            scorer=Levenshtein.distance,
+            score_cutoff=limit,
+            scorer_kwargs={"weights": weights},
         )
         return None if match is None else match[0]
 
