@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import faq_answers, tickets
 from bot.blocks import as_dicts
-from bot.blocks.faq import FaqIds, reply_blocks, reply_text
+from bot.blocks.faq import FaqIds, parse_entry_value, reply_blocks, reply_text
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
@@ -26,7 +26,7 @@ async def handle_faq(
     answer = await faq_answers.ask(
         services.store, services.faq, actor, command.get("text", ""), now=now
     )
-    await reply(ack, reply_text(answer, actor.locale), reply_blocks(answer, actor.locale))
+    await reply(ack, reply_text(answer), reply_blocks(answer))
 
 
 async def handle_pick(
@@ -38,13 +38,15 @@ async def handle_pick(
     now: Any,
 ) -> None:
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
     if slug not in services.faq.entries:
         return
-    answer = await faq_answers.answer(services.store, services.faq, actor, slug, now=now)
+    answer = await faq_answers.answer(
+        services.store, services.faq, actor, slug, now=now, locale=locale
+    )
     await respond(
-        text=reply_text(answer, actor.locale),
-        blocks=as_dicts(reply_blocks(answer, actor.locale)),
+        text=reply_text(answer),
+        blocks=as_dicts(reply_blocks(answer)),
         response_type="ephemeral",
         replace_original=True,
     )
@@ -59,12 +61,14 @@ async def handle_feedback(
     now: Any,
 ) -> None:
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
     helpful = action.get("action_id") == FaqIds.HELPED
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, helpful, now=now)
     key = "faq.thanks_feedback" if helpful else "faq.not_helped_followup"
-    await respond(text=t(key, actor.locale), response_type="ephemeral", replace_original=False)
+    await respond(
+        text=t(key, locale or actor.locale), response_type="ephemeral", replace_original=False
+    )
 
 
 async def handle_open_ticket(
@@ -79,17 +83,18 @@ async def handle_open_ticket(
 ) -> None:
     """The answer did not settle it: open the same "new ticket" form as `/ticket`."""
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
+    locale = locale or actor.locale
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, False, now=now)
     accounts = await tickets.fileable_accounts(services.store, actor, now=now)
     if accounts and body.get("trigger_id"):
         await client.views_open(
-            trigger_id=body["trigger_id"], view=new_ticket_modal(accounts, actor.locale)
+            trigger_id=body["trigger_id"], view=new_ticket_modal(accounts, locale)
         )
         return
     await respond(
-        text=t("faq.open_ticket_hint", actor.locale),
+        text=t("faq.open_ticket_hint", locale),
         response_type="ephemeral",
         replace_original=False,
     )

@@ -65,6 +65,7 @@ PARTNER = AskerContext(
     name="Paul Girard",
     organization="Pixel Services",
     partner_type="msp",
+    atc=True,
     eas=("123456789",),
     contract_level="basic",
     response_targets=(
@@ -116,7 +117,11 @@ def test_template_exists(slug: str, locale: str) -> None:
 
 def test_no_template_outside_the_catalog() -> None:
     for locale in LOCALES:
-        found = {p.name.removesuffix(".md.j2") for p in (TEMPLATES_DIR / "faq" / locale).iterdir()}
+        # <slug>.md.j2, and <slug>.<variant>.md.j2 for an entry's audience variants
+        found = {
+            p.name.removesuffix(".md.j2").partition(".")[0]
+            for p in (TEMPLATES_DIR / "faq" / locale).iterdir()
+        }
         assert found == set(SLUGS), locale
 
 
@@ -147,10 +152,11 @@ def test_every_theme_has_entries(catalog: FaqCatalog) -> None:
 def test_answer_renders_for_every_asker(
     catalog: FaqCatalog, slug: str, locale: str, asker: str
 ) -> None:
-    text = catalog.answer(slug, locale, replace(ASKERS[asker], locale=locale))
+    context = replace(ASKERS[asker], locale=locale)
+    text = catalog.answer(slug, locale, context)
     assert len(text) <= ANSWER_LIMIT
     title, body = text.split("\n", 1)
-    assert title == f"*{catalog.title(slug, locale)}*"
+    assert title == f"*{catalog.title(slug, locale, context.audience, context.partner_type)}*"
     assert len(body) > 80
     assert "None" not in text and "()" not in text
     assert "\n\n\n" not in text
