@@ -93,8 +93,8 @@ RICH = AskerContext(
     subscriptions=(SubscriptionInfo("123456789", "Cloud DR", "Pixel", "CC-1", TODAY),),
     renewals=(RenewalInfo("contract", "123456789", "SNS-1", "vSphere", TODAY, 30),),
     licenses=(
-        LicenseInfo("123456789", "*****-A5C4N", "vSphere", "nfr", TODAY),
-        LicenseInfo("123456789", "*****-B5C4N", "vSAN", "oem", None),
+        LicenseInfo("123456789", "•••••-A5C4N", "vSphere", "nfr", TODAY),
+        LicenseInfo("123456789", "•••••-B5C4N", "vSAN", "oem", None),
     ),
 )
 
