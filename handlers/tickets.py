@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import parser, tickets
+from bot import parser, tickets, vocabulary
 from bot.blocks.tickets import (
     CHECKLIST_ITEMS,
     TicketIds,
@@ -48,13 +47,23 @@ USAGE_BY_VERB = {
 }
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
-# A leading "sev" and digits is a severity (any case); "sev9" gets its own error rather
-# than becoming the subject.
-_SEVERITY_WORD = re.compile(r"sev[0-9]+", re.IGNORECASE)
 
 
 def _rest(words: list[str], start: int) -> str:
     return " ".join(words[start:])
+
+
+async def _severity(
+    word: str, store: Store, actor: Actor, now: dt.datetime, ea: str | None, usage: str
+) -> int:
+    """A severity word, also in the labels of the vendors of the EAs the actor may file on
+    (that EA's only, with ``ea:``)."""
+    standard = vocabulary.standard_severity(word)
+    if standard is not None:
+        return standard
+    accounts = await tickets.fileable_accounts(store, actor, now=now)
+    labels = [a.vendor.severity_labels for a in accounts if ea is None or a.account.ea == ea]
+    return vocabulary.severity(word, labels=labels, usage=usage)
 
 
 def _ticket_arg(words: list[str], usage: str) -> int:
@@ -88,7 +97,7 @@ async def handle_ticket(
             trigger_id=command["trigger_id"], view=new_ticket_modal(accounts, locale)
         )
         return
-    verb, args = words[0].lower(), words[1:]
+    verb, args = vocabulary.subcommand("/ticket", words[0]) or words[0].lower(), words[1:]
     usage = USAGE_BY_VERB.get(verb)
     if usage is None:
         raise UserError("unknown_subcommand", usage=USAGE, command="/ticket", value=words[0])
@@ -111,17 +120,20 @@ async def _new(
     store: Store, actor: Actor, words: list[str], command: dict[str, str], now: dt.datetime
 ) -> tickets.TicketOutcome:
     usage = USAGE_BY_VERB["new"]
-    args = parser.split_args(" ".join(words), options=("ea", "product"), usage=usage)
+    args = parser.split_args(" ".join(words), options=("ea", "product", "severity"), usage=usage)
+    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
     severity, business = 3, False
+    if "severity" in args.options:
+        severity = await _severity(args.options["severity"], store, actor, now, ea, usage)
     rest = list(args.words)
-    # Options come before the subject: a leading sevN or "business" word is one.
-    while rest and (_SEVERITY_WORD.fullmatch(rest[0]) or rest[0].lower() == "business"):
+    # Options come before the subject: a leading severity word (sev2, sév2, sevA, or
+    # sev9, an error) or the business word is one.
+    while rest and (vocabulary.is_severity_word(rest[0]) or vocabulary.flag(rest[0]) == "business"):
         word = rest.pop(0)
-        if word.lower() == "business":
+        if vocabulary.flag(word) == "business":
             business = True
         else:
-            severity = parser.severity(word, usage=usage)
-    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
+            severity = await _severity(word, store, actor, now, ea, usage)
     trigger = command.get("trigger_id")
     return await tickets.open_ticket(
         store,
@@ -146,11 +158,11 @@ async def _list(
         raise UserError("tickets.bad_scope", usage=usage, value=" ".join(sorted(args.flags)))
     scope = next(iter(args.flags), "open")
     severity = None
+    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
     for word in args.words:
         if severity is not None:
             raise UserError("tickets.bad_scope", usage=usage, value=word)
-        severity = parser.severity(word, usage=usage)
-    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
+        severity = await _severity(word, store, actor, now, ea, usage)
     found = await tickets.list_tickets(
         store, actor, now=now, scope=scope, severity=severity, ea=ea, usage=usage
     )
@@ -213,7 +225,7 @@ async def handle_escalate(
     ticket_id = _ticket_arg(words, USAGE_ESCALATE)
     rest = words[1:]
     severity = None
-    if rest and _SEVERITY_WORD.fullmatch(rest[0]):
+    if rest and vocabulary.is_severity_word(rest[0]):
         severity = parser.severity(rest.pop(0), usage=USAGE_ESCALATE)
     if not rest and severity is None:
         # The id alone: the form with the first-line checklist.

@@ -62,7 +62,7 @@ async def test_my_accounts_and_a_card(bot_app: BotUnderTest) -> None:
     assert "733190001" in merged["text"] and "733190462" in merged["text"]
 
     bad = body(await bot_app.command("/ea", "41102387", as_=ALICE))
-    assert "41102387" in bad["text"] and "/ea lookup" in bad["text"]
+    assert "41102387" in bad["text"] and "/ea recherche" in bad["text"]
 
 
 async def test_partner_looks_up_a_customer_before_ordering(bot_app: BotUnderTest) -> None:
