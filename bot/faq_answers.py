@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import entitlements, sla
+from bot import entitlements, render, sla, tickets
 from bot.domain import LicenseType, Permission, Role, SupportLevel
 from bot.faq import (
     RENEWAL_DAYS,
@@ -383,3 +383,48 @@ async def record_feedback(
             action="faq.helped" if helpful else "faq.not_helped",
             detail={"slug": slug},
         )
+
+
+async def deflection(
+    store: Store, catalog: FaqCatalog, actor: Actor, subject: str, *, now: dt.datetime
+) -> FaqReply | None:
+    """The FAQ answer to offer beside a ticket just opened with ``subject``, when an entry
+    matches the subject confidently (the asker may then close the ticket); else None."""
+    subject = " ".join(subject.split())
+    if not subject:
+        return None
+    result = search(catalog, actor, subject)
+    if result.slug is None or not result.confident:
+        return None
+    locale = reply_locale(catalog, actor, subject)
+    return await answer(
+        store, catalog, actor, result.slug, now=now, question=subject, locale=locale
+    )
+
+
+def self_served_resolution(catalog: FaqCatalog, slug: str, locale: str) -> str:
+    """The resolution text of a ticket its asker closed because an FAQ entry answered it."""
+    return render.t("faq.self_served_resolution", locale, title=catalog.title(slug, locale))
+
+
+async def resolve_self_served(
+    store: Store,
+    catalog: FaqCatalog,
+    actor: Actor,
+    ticket_id: int,
+    slug: str,
+    *,
+    locale: str,
+    now: dt.datetime,
+) -> tickets.TicketOutcome:
+    """The asker closes the ticket the FAQ answered: the resolve use case (same rules and
+    notifications as ``/ticket resolve``), and the answer counted as helpful."""
+    outcome = await tickets.resolve(
+        store,
+        actor,
+        ticket_id,
+        resolution=self_served_resolution(catalog, slug, locale),
+        now=now,
+    )
+    await record_feedback(store, actor, slug, True, now=now)
+    return outcome

@@ -12,11 +12,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import faq_answers, tickets
 from bot.blocks import as_dicts
-from bot.blocks.faq import FaqIds, parse_entry_value, reply_blocks, reply_text
+from bot.blocks.faq import (
+    FaqIds,
+    parse_entry_value,
+    parse_self_served_value,
+    reply_blocks,
+    reply_text,
+)
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
-from handlers.common import reply
+from handlers.common import clicked, reply
 from handlers.services import Services
 
 
@@ -100,9 +106,32 @@ async def handle_open_ticket(
     )
 
 
+async def handle_self_served(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    now: Any,
+) -> None:
+    """The FAQ answer offered beside a new ticket settled it: the asker closes the ticket."""
+    parsed = parse_self_served_value(str(action.get("value", "")))
+    if parsed is None or parsed[1] not in services.faq.entries:
+        await ack()
+        return
+    ticket_id, slug, locale = parsed
+    locale = locale or actor.locale
+    async with clicked(ack, respond, locale):
+        outcome = await faq_answers.resolve_self_served(
+            services.store, services.faq, actor, ticket_id, slug, locale=locale, now=now
+        )
+        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
+
+
 def register(app: AsyncApp) -> None:
     app.command("/faq")(handle_faq)
     app.action(re.compile(rf"^{re.escape(FaqIds.PICK)}\.\d+$"))(handle_pick)
     app.action(FaqIds.HELPED)(handle_feedback)
     app.action(FaqIds.NOT_HELPED)(handle_feedback)
     app.action(FaqIds.OPEN_TICKET)(handle_open_ticket)
+    app.action(FaqIds.SELF_SERVED)(handle_self_served)

@@ -12,7 +12,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import parser, tickets, vocabulary
+from bot import faq_answers, parser, tickets, vocabulary
+from bot.blocks import fit
+from bot.blocks.faq import deflection_blocks
 from bot.blocks.tickets import (
     CHECKLIST_ITEMS,
     TicketIds,
@@ -70,9 +72,20 @@ def _ticket_arg(words: list[str], usage: str) -> int:
     return parser.ticket_id(parser.require(words, 0, "id", usage), usage=usage)
 
 
-async def _answer(ack: AsyncAck, outcome: tickets.TicketOutcome, locale: str) -> None:
+async def _answer(
+    ack: AsyncAck,
+    outcome: tickets.TicketOutcome,
+    locale: str,
+    offer: faq_answers.FaqReply | None = None,
+) -> None:
     text = outcome.text(locale)
-    await reply(ack, text, ticket_blocks(outcome.card, locale, headline=text))
+    blocks = ticket_blocks(outcome.card, locale, headline=text)
+    if offer is not None:
+        # An FAQ entry may answer the new ticket: offered beside it, to close it if so.
+        ticket = outcome.card.ticket
+        text += "\n" + t("faq.deflection_hint", offer.locale, ticket=ticket.ref)
+        blocks = fit([*blocks, *deflection_blocks(offer, ticket.id, ticket.ref)])
+    await reply(ack, text, blocks)
 
 
 # --------------------------------------------------------------------------- /ticket
@@ -86,6 +99,7 @@ async def handle_ticket(
     locale: str,
     now: dt.datetime,
     client: AsyncWebClient,
+    services: Services,
 ) -> None:
     words = parser.tokens(command.get("text", ""))
     if not words:
@@ -103,7 +117,12 @@ async def handle_ticket(
         raise UserError("unknown_subcommand", usage=USAGE, command="/ticket", value=words[0])
     if verb == "new":
         outcome = await _new(store, actor, args, command, now)
-    elif verb == "show":
+        offer = await faq_answers.deflection(
+            store, services.faq, actor, outcome.card.ticket.subject, now=now
+        )
+        await _answer(ack, outcome, locale, offer)
+        return
+    if verb == "show":
         card = await tickets.show_ticket(store, actor, _ticket_arg(args, usage), now=now)
         text = summary_text(card, locale)
         await reply(ack, text, ticket_blocks(card, locale))

@@ -20,6 +20,9 @@ class FaqIds(StrEnum):
     FEEDBACK_BLOCK = "faq.feedback"
     CHOICES_BLOCK = "faq.choices"
     RELATED_BLOCK = "faq.related"
+    # beside a ticket just opened: the answer that may settle it, and a button to close it
+    DEFLECTION_BLOCK = "faq.deflection"
+    SELF_SERVED = "faq.self_served"  # value: self_served_value(ticket_id, slug, locale)
 
 
 def entry_value(slug: str, locale: str) -> str:
@@ -31,6 +34,39 @@ def parse_entry_value(value: str) -> tuple[str, str | None]:
     """(slug, locale or None) from :func:`entry_value` (a bare slug is accepted too)."""
     slug, _, locale = value.partition(":")
     return slug, locale if locale in LOCALES else None
+
+
+def self_served_value(ticket_id: int, slug: str, locale: str) -> str:
+    return f"{ticket_id}:{slug}:{locale}"
+
+
+def parse_self_served_value(value: str) -> tuple[int, str, str | None] | None:
+    """(ticket id, slug, locale) from :func:`self_served_value`, or None if malformed."""
+    number, _, rest = value.partition(":")
+    slug, locale = parse_entry_value(rest)
+    if not number.isdigit() or not slug or not 0 < int(number) < 10**9:
+        return None
+    return int(number), slug, locale
+
+
+def deflection_blocks(reply: FaqReply, ticket_id: int, ticket: str) -> list[Block]:
+    """Under a ticket just opened: the FAQ answer that may settle it, and the button that
+    closes the ticket when it does."""
+    assert reply.slug is not None
+    locale = reply.locale
+    return [
+        DividerBlock(),
+        context(t("faq.deflection_intro", locale, ticket=ticket)),
+        section(reply.text, block_id=FaqIds.DEFLECTION_BLOCK),
+        actions(
+            button(
+                t("faq.self_served_button", locale, ticket=ticket),
+                action_id=FaqIds.SELF_SERVED,
+                value=self_served_value(ticket_id, reply.slug, locale),
+                style="primary",
+            )
+        ),
+    ]
 
 
 def answer_blocks(reply: FaqReply, locale: str) -> list[Block]:
