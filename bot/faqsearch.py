@@ -48,16 +48,29 @@ Top-3 accuracy of the chosen method: 99.7 (dev) and 100 (fresh). Scoring whole e
 beats matching the single nearest phrasing: many questions mix words that no single
 phrasing holds together. The weights mattered less than the metadata: enriching the
 phrasings and keywords moved accuracy far more than any parameter (BM25 k1/b, field
-weights, trigram sizes 3 to 5 all stayed within one or two questions), so they are
-kept at textbook values. The confidence rule (``bot.faq``: score ≥ 0.3 and 10 % ahead
-of the runner-up) answers 88 % of the dev, fresh and "typo a" questions directly, 99.5 %
-of them rightly, and offers a choice for the rest; of 33 vague or off-topic questions
-tried ("recette de crêpes", "how do I", "qui", "help"…), 4 pass it.
+weights, trigram sizes 3 to 5 all stayed within one or two questions).
+
+Later rounds (the figures of ``supportbot faq --eval``): the dev set grew to at least
+eight questions per entry and language, each with the asker's audience, and a held-out
+set (``tests/faq_heldout.yml``) was written before any tuning and is never tuned on.
+Three changes raised the share of questions *answered directly and rightly* (not only
+ranked first): the search prefers the entries written for the asker's audience and
+partner type (``bot.faq.OTHER_AUDIENCE_FACTOR``); a four-letter word is corrected only
+for a missing letter ("renw" → "renew"), since a substitution there turns everyday
+words into index words ("veux" → "deux", "cafe" → "case") and made off-topic questions
+look recognised, which had forced a high threshold; and the confidence rule (``bot.faq``)
+is calibrated on the dev set (``bot.faq.calibrate``), with the entries' keywords enriched
+from the dev set's misses. Held-out, with the same code and templates before and after
+these rounds: answered directly and rightly 89.6 % → 96.8 %, right entry first 95.0 % →
+98.2 %.
 
 Everything is precomputed at load (postings with their final BM25 weights, idf, trigram
 vectors, the typo vocabulary); a question costs a few dictionary look-ups per word and
-at most one fuzzy scan of the vocabulary per unknown word (cached): about 0.1 to 0.2 ms,
-well under the 2 ms budget (``python bench/bench_faq.py``).
+at most one fuzzy scan of the vocabulary per unknown word (cached): about 0.2 ms of CPU
+per question, p99 0.4 ms, under the 1 ms budget (``python bench/bench_faq.py``).
+
+The question's language (:class:`LanguageGuesser`) is told from its own words: a naive
+Bayes model over words and character trigrams, learnt from the catalog's texts.
 """
 
 from __future__ import annotations
@@ -480,8 +493,11 @@ _FUNCTION_WORDS = {
         "customer customers request whats dont cant im isnt"
     ),
 }
-# Log-odds a question needs, per word, for its language to count as clear.
-LANGUAGE_MARGIN = 1.0
+# Log-odds a question needs (times the square root of its word count) for its language
+# to count as clear. At 1.0, 99.0 % of the dev and held-out questions are told rightly
+# but lone product names and loan words ("vSAN", "support codes") get a language; at
+# 2.0, 98.7 %, and those stay unclear (the user's locale then decides).
+LANGUAGE_MARGIN = 2.0
 # How many times a function word counts as if seen in the training texts.
 _FUNCTION_WEIGHT = 30
 

@@ -220,3 +220,35 @@ def test_index_on_its_own() -> None:
     assert index.search("fusion de comptes")[0][0] == "merge"
     assert index.search("merge accounts")[0][0] == "merge"  # synonym group, across languages
     assert index.search("zzzz qqqq") == []
+
+
+@pytest.mark.parametrize("questions", [DEV, HELD_OUT], ids=["dev", "held-out"])
+def test_the_question_language_is_told_from_the_question(
+    catalog: FaqCatalog, questions: list[EvalQuestion]
+) -> None:
+    asked = [q for q in questions if q.slug != OFF_TOPIC]
+    guesses = [(catalog.language_of(q.text), q.language) for q in asked]
+    right = sum(guess == language for guess, language in guesses)
+    wrong = sum(guess is not None and guess != language for guess, language in guesses)
+    assert right / len(asked) >= 0.97
+    assert wrong / len(asked) <= 0.005  # when unsure, the user's locale decides
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("comment renouveler nos licences nfr", "fr"),
+        ("ou sont mes codes de support", "fr"),
+        ("où est l'outil de recherche", "fr"),
+        ("how do we renew our NFR licenses", "en"),
+        ("where are my support codes", "en"),
+        ("whats my partner connect username", "en"),
+        ("NFR", None),
+        ("EA lookup", "en"),
+        ("vSAN", None),
+        ("", None),
+        ("12345", None),
+    ],
+)
+def test_language_examples(catalog: FaqCatalog, question: str, language: str | None) -> None:
+    assert catalog.language_of(question) == language
