@@ -59,7 +59,7 @@ async def _severity(
     word: str, store: Store, actor: Actor, now: dt.datetime, ea: str | None, usage: str
 ) -> int:
     """A severity word, also in the labels of the vendors of the EAs the actor may file on
-    (that EA's only, with ``ea:``)."""
+    (that EA's only, with ``ea:``): a label must mean the same for each of them."""
     standard = vocabulary.standard_severity(word)
     if standard is not None:
         return standard
@@ -215,7 +215,8 @@ async def _work(
             store, actor, ticket_id, text=_rest(words, 1), now=now
         )
     if verb == "sev":
-        severity = parser.severity(parser.require(words, 1, "1-4", usage), usage=usage)
+        word = parser.require(words, 1, "1-4", usage)
+        severity = await _severity(word, store, actor, now, None, usage)
         return await tickets.change_severity(
             store, actor, ticket_id, severity=severity, reason=_rest(words, 2), now=now, usage=usage
         )
@@ -245,7 +246,7 @@ async def handle_escalate(
     rest = words[1:]
     severity = None
     if rest and vocabulary.is_severity_word(rest[0]):
-        severity = parser.severity(rest.pop(0), usage=USAGE_ESCALATE)
+        severity = await _severity(rest.pop(0), store, actor, now, None, USAGE_ESCALATE)
     if not rest and severity is None:
         # The id alone: the form with the first-line checklist.
         card = await tickets.prepare_escalation(store, actor, ticket_id, now=now)

@@ -192,3 +192,10 @@ async def test_french_account_commands(bot_app: BotUnderTest) -> None:
     assert "/ticket nouveau" in help_text
     english_help = (await bot_app.command("/supportbot", "help", as_=GRACE)).json["text"]
     assert "/ticket new" in english_help
+
+
+async def test_severity_changes_read_labels_too(bot_app: BotUnderTest) -> None:
+    response = await bot_app.command("/ticket", "gravité T-1 sevZ pourquoi", as_=GRACE)
+    assert "sevZ" in response.json["text"] and "sev1" in response.json["text"]
+    response = await bot_app.command("/escalate", "T-1 sévZ raison", as_=GRACE)
+    assert "sévZ" in response.json["text"]
