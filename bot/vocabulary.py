@@ -46,6 +46,7 @@ SUBCOMMANDS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = {
         "sev": ("gravité", "sév"),
         "resolve": ("résoudre",),
         "reopen": ("rouvrir",),
+        "reply": ("répondre",),
     },
     "/ea": {"lookup": ("recherche", "rechercher", "chercher")},
     "/entitlements": {"renewals": ("renouvellements", "renouvellement")},

@@ -395,7 +395,7 @@ async def handle_new_submit(
 ) -> None:
     form = _form(view)
     # Before opening: an FAQ entry that seems to answer the subject already.
-    found = services.faq.search(form["subject"], locale=locale)
+    found = faq_answers.search(services.faq, actor, form["subject"])
     if found.confident and found.slug:
         title = services.faq.title(found.slug, locale)
         await ack(
