@@ -141,7 +141,7 @@ async def asker_context(
     async with store.read() as conn:
         views = await visible_accounts(conn, actor=actor, today=today)
         eas = tuple(v.ea for v in views)
-        order_views = [v for v in views if _shows_orders(actor, v)][:MAX_EAS]
+        order_views = [v for v in views if _shows_orders(actor, v)]
         vendor_of = {v.ea: v.account.vendor for v in views}
         best_level: str | None = None
         targets: list[tuple[int, str, str]] = []
@@ -180,15 +180,12 @@ async def asker_context(
                     atcs.append((contact.name, contact.email))
         superusers: list[tuple[str, str]] = []
         if needs("superusers"):
-            emails = {v.account.superuser for v in views if v.account.superuser}
-            names = await _contact_names(conn, emails)
-            superusers = [
-                (v.ea, names.get(v.account.superuser, v.account.superuser))
-                for v in views[:MAX_EAS]
-                if v.account.superuser
-            ]
-        agreements = await _agreements(conn, order_views) if needs("agreements") else []
-        subscriptions = await _subscriptions(conn, order_views) if needs("subscriptions") else []
+            listed = [(v.ea, v.account.superuser) for v in views if v.account.superuser]
+            names = await _contact_names(conn, {email for _, email in listed[:MAX_EAS]})
+            superusers = [(ea, names.get(email, email)) for ea, email in listed[:MAX_EAS]]
+        listed_orders = order_views[:MAX_EAS]
+        agreements = await _agreements(conn, listed_orders) if needs("agreements") else []
+        subscriptions = await _subscriptions(conn, listed_orders) if needs("subscriptions") else []
         licenses = await _licenses(conn, views) if needs("licenses") else []
     renewals: list[RenewalInfo] = []
     if needs("renewals"):
