@@ -126,11 +126,32 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.faq import default_catalog
+def _asker(who: str | None) -> tuple[str | None, str | None]:
+    """(audience, partner type) from ``--as``: an audience or a partner type."""
+    from bot.faq import AUDIENCES
 
-    locale = args.locale or settings.default_locale
-    result = default_catalog().search(args.question, locale=locale, limit=4)
+    if who is None or who in AUDIENCES:
+        return who, None
+    return "partner", who
+
+
+def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.faq import AskerContext, default_catalog
+
+    if args.eval is not None:
+        return _faq_eval(args)
+    if args.question is None:
+        print("supportbot faq: give a question, or --eval <file>", file=sys.stderr)
+        return 2
+    catalog = default_catalog()
+    audience, partner_type = _asker(args.as_)
+    result = catalog.search(
+        args.question,
+        locale=args.locale,
+        audience=audience,
+        partner_type=partner_type,
+        limit=4,
+    )
     if args.json:
         print(
             json.dumps(
@@ -151,9 +172,88 @@ def cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
     if result.slug is None:
         print("no answer found")
         return 1
-    from bot.faq import AskerContext
+    # The question's language when clear, else --locale, else the default locale.
+    locale = catalog.language_of(args.question) or args.locale or settings.default_locale
+    asker = AskerContext(locale=locale, audience=audience, partner_type=partner_type)
+    print(catalog.answer(result.slug, locale, asker))
+    return 0
 
-    print(default_catalog().answer(result.slug, locale, AskerContext(locale=locale)))
+
+def _faq_eval(args: argparse.Namespace) -> int:
+    """Print how the FAQ search does on an evaluation file (see bot.faq.load_questions)."""
+    from bot.faq import (
+        CONFIDENT_MARGIN,
+        CONFIDENT_SCORE,
+        FaqFormatError,
+        calibrate,
+        default_catalog,
+        evaluate,
+        load_questions,
+        search_timings,
+    )
+
+    try:
+        questions = load_questions(args.eval)
+    except (OSError, FaqFormatError) as exc:
+        print(f"supportbot faq --eval: {exc}", file=sys.stderr)
+        return 1
+    catalog = default_catalog()
+    score, margin = CONFIDENT_SCORE, CONFIDENT_MARGIN
+    if args.calibrate:
+        score, margin, _, _ = calibrate(catalog, questions)
+        print(f"calibrated on {args.eval}: score >= {score:.2f}, margin >= {margin:.0%}")
+    result = evaluate(catalog, questions, confident_score=score, confident_margin=margin)
+    timings = search_timings(catalog, questions, rounds=args.rounds)
+    report = {
+        "file": str(args.eval),
+        "rule": {"score": score, "margin": margin},
+        "languages": {
+            language: {
+                "questions": result.questions.get(language, 0),
+                "answered_right": round(result.share(result.answered_right, language), 4),
+                "answered_wrong": round(result.share(result.answered_wrong, language), 4),
+                "right_first": round(result.share(result.first_right, language), 4),
+                "language_right": round(result.share(result.language_right, language), 4),
+                "language_unclear": round(result.share(result.language_unclear, language), 4),
+            }
+            for language in ("fr", "en", "all")
+        },
+        "off_topic": {"questions": result.off_topic, "answered": result.off_topic_answered},
+        "search_us": {
+            "mean": round(timings.mean, 1),
+            "p99": round(timings.p99, 1),
+            "cpu_mean": round(timings.cpu_mean, 1),
+            "cpu_p99": round(timings.cpu_p99, 1),
+        },
+    }
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    print(f"{args.eval}: rule score >= {score:.2f}, margin >= {margin:.0%}")
+    print(
+        f"{'':5} {'questions':>9} {'answered right':>14} {'answered wrong':>14}"
+        f" {'right first':>11} {'language right':>14} {'unclear':>8}"
+    )
+    for language, row in report["languages"].items():  # type: ignore[attr-defined]
+        print(
+            f"{language:5} {row['questions']:>9} {row['answered_right']:>14.1%}"
+            f" {row['answered_wrong']:>14.1%} {row['right_first']:>11.1%}"
+            f" {row['language_right']:>14.1%} {row['language_unclear']:>8.1%}"
+        )
+    if result.off_topic:
+        print(f"off-topic: {result.off_topic_answered} of {result.off_topic} answered directly")
+    print(
+        f"search: mean {timings.mean:.0f} µs, p99 {timings.p99:.0f} µs per question;"
+        f" CPU time mean {timings.cpu_mean:.0f} µs, p99 {timings.cpu_p99:.0f} µs"
+        f" ({args.rounds} rounds)"
+    )
+    if args.misses:
+        for question, found, confident in result.misses:
+            how = "answered" if confident else "offered"
+            print(
+                f"  miss [{question.language} {question.audience}] {question.text!r}:"
+                f" {how} {found}, expected {question.slug}"
+            )
     return 0
 
 
@@ -241,12 +341,31 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--pretty", action="store_true", help="indent the JSON")
     exp.set_defaults(run=cmd_export)
 
-    faq = sub.add_parser("faq", help="find the FAQ entry for a question")
-    faq.add_argument("question")
+    faq = sub.add_parser(
+        "faq", help="find the FAQ entry for a question, or measure the search on a file"
+    )
+    faq.add_argument("question", nargs="?")
     faq.add_argument("--locale", choices=["fr", "en"])
+    faq.add_argument(
+        "--as",
+        dest="as_",
+        choices=["customer", "partner", "vendor", "reseller", "distributor", "msp", "oem", "vspp"],
+        help="ask as this audience (or partner type)",
+    )
     faq.add_argument(
         "--json", action="store_true", help="print slug, score and alternatives as JSON"
     )
+    faq.add_argument(
+        "--eval",
+        type=Path,
+        metavar="FILE",
+        help="print the share of questions answered directly and rightly, per language",
+    )
+    faq.add_argument(
+        "--calibrate", action="store_true", help="with --eval: calibrate the rule on FILE first"
+    )
+    faq.add_argument("--misses", action="store_true", help="with --eval: list the misses")
+    faq.add_argument("--rounds", type=int, default=5, help="with --eval: timing passes")
     faq.set_defaults(run=cmd_faq)
 
     start = sub.add_parser(

@@ -48,16 +48,29 @@ Top-3 accuracy of the chosen method: 99.7 (dev) and 100 (fresh). Scoring whole e
 beats matching the single nearest phrasing: many questions mix words that no single
 phrasing holds together. The weights mattered less than the metadata: enriching the
 phrasings and keywords moved accuracy far more than any parameter (BM25 k1/b, field
-weights, trigram sizes 3 to 5 all stayed within one or two questions), so they are
-kept at textbook values. The confidence rule (``bot.faq``: score ≥ 0.3 and 10 % ahead
-of the runner-up) answers 88 % of the dev, fresh and "typo a" questions directly, 99.5 %
-of them rightly, and offers a choice for the rest; of 33 vague or off-topic questions
-tried ("recette de crêpes", "how do I", "qui", "help"…), 4 pass it.
+weights, trigram sizes 3 to 5 all stayed within one or two questions).
+
+Later rounds (the figures of ``supportbot faq --eval``): the dev set grew to at least
+eight questions per entry and language, each with the asker's audience, and a held-out
+set (``tests/faq_heldout.yml``) was written before any tuning and is never tuned on.
+Three changes raised the share of questions *answered directly and rightly* (not only
+ranked first): the search prefers the entries written for the asker's audience and
+partner type (``bot.faq.OTHER_AUDIENCE_FACTOR``); a four-letter word is corrected only
+for a missing letter ("renw" → "renew"), since a substitution there turns everyday
+words into index words ("veux" → "deux", "cafe" → "case") and made off-topic questions
+look recognised, which had forced a high threshold; and the confidence rule (``bot.faq``)
+is calibrated on the dev set (``bot.faq.calibrate``), with the entries' keywords enriched
+from the dev set's misses. Held-out, with the same code and templates before and after
+these rounds: answered directly and rightly 89.6 % → 96.8 %, right entry first 95.0 % →
+98.2 %.
 
 Everything is precomputed at load (postings with their final BM25 weights, idf, trigram
 vectors, the typo vocabulary); a question costs a few dictionary look-ups per word and
-at most one fuzzy scan of the vocabulary per unknown word (cached): about 0.1 to 0.2 ms,
-well under the 2 ms budget (``python bench/bench_faq.py``).
+at most one fuzzy scan of the vocabulary per unknown word (cached): about 0.2 ms of CPU
+per question, p99 0.4 ms, under the 1 ms budget (``python bench/bench_faq.py``).
+
+The question's language (:class:`LanguageGuesser`) is told from its own words: a naive
+Bayes model over words and character trigrams, learnt from the catalog's texts.
 """
 
 from __future__ import annotations
@@ -86,6 +99,9 @@ IDF_FLOOR = 1.0
 INFORMATIVE_IDF = 1.5
 # Share of the word-level BM25 score in the final score; the rest is the trigram cosine.
 BM25_WEIGHT = 0.7
+# Levenshtein costs (insertion, deletion, substitution) from a four-letter question word
+# to an index word: only an insertion stays within distance 1.
+SHORT_TYPO_WEIGHTS = (1, 2, 2)
 # How many of the best BM25 matches the trigram cosine re-ranks.
 RERANK = 10
 
@@ -335,8 +351,16 @@ class SearchIndex:
         if len(word) < 4:
             return None
         limit = 1 if len(word) < 8 else 2
+        # A four-letter word is only a typo for a word with one more letter ("renw"):
+        # a substitution there makes another common word ("veux" → "deux", "book" →
+        # "look") and lets off-topic questions look recognised.
+        weights = SHORT_TYPO_WEIGHTS if len(word) < 5 else (1, 1, 1)
         match = process.extractOne(
-            word, self._vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
+            word,
+            self._vocabulary,
+            scorer=Levenshtein.distance,
+            score_cutoff=limit,
+            scorer_kwargs={"weights": weights},
         )
         return None if match is None else match[0]
 
@@ -446,3 +470,101 @@ def _trigram_vectors(
         norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
         vectors.append({gram: value / norm for gram, value in vector.items()})
     return idf, vectors
+
+
+# --------------------------------------------------------------------------- language
+
+# Words that nearly always tell the language on their own, whatever the topic: the
+# catalog's texts teach the model the rest. Folded, as questions are often typed.
+_FUNCTION_WORDS = {
+    "fr": (
+        "le la les un une des du de au aux et ou mais donc est sont suis sommes etes ai as "
+        "avons avez ont je tu il elle nous vous ils elles on mon ma mes ton ta tes son sa ses "
+        "notre nos votre vos leur leurs ce cet cette ces qui que quoi quel quelle quels quelles "
+        "comment pourquoi quand combien dans sur pour par avec sans chez pas ne plus faut peut "
+        "peux doit dois faire fait est-ce qu c j l d n s t y en encore deja toujours aussi "
+        "avoir etre trouver numero compte licence licences client clients demande"
+    ),
+    "en": (
+        "the a an and or but so is are am was were be been do does did i you he she we they "
+        "it my your his her our their this that these those who what which how why when where "
+        "in on for by with without at to of from not no can could should must need have has "
+        "get got any some there here still already also find number account license licenses "
+        "customer customers request whats dont cant im isnt"
+    ),
+}
+# Log-odds a question needs (times the square root of its word count) for its language
+# to count as clear. At 1.0, 99.0 % of the dev and held-out questions are told rightly
+# but lone product names and loan words ("vSAN", "support codes") get a language; at
+# 2.0, 98.7 %, and those stay unclear (the user's locale then decides).
+LANGUAGE_MARGIN = 2.0
+# How many times a function word counts as if seen in the training texts.
+_FUNCTION_WEIGHT = 30
+
+
+class LanguageGuesser:
+    """French or English, from the words and character trigrams of a short text.
+
+    A naive Bayes model over two kinds of features: folded words, and trigrams of the
+    lower-cased words with their accents (an "é" says French even in a word the model
+    never saw). It learns from texts known to be in each language (the catalog's titles,
+    phrasings and answers) plus a list of function words; it costs a few dictionary
+    look-ups per word. Loan words shared by both languages ("EA", "partner", "support")
+    weigh little, because both sides saw them.
+    """
+
+    def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
+        counts: dict[str, Counter[str]] = {lang: Counter() for lang in LANGUAGES}
+        for text, language in texts:
+            if language in counts:
+                counts[language].update(_language_features(text))
+        for language, words in _FUNCTION_WORDS.items():
+            for word in words.split():
+                counts[language]["w:" + word] += _FUNCTION_WEIGHT
+        vocabulary = set().union(*counts.values())
+        size = len(vocabulary)
+        self._log: dict[str, dict[str, float]] = {}
+        self._unseen: dict[str, float] = {}
+        for language, counter in counts.items():
+            total = sum(counter.values()) + size
+            self._log[language] = {f: math.log((n + 1) / total) for f, n in counter.items()}
+            self._unseen[language] = math.log(1 / total)
+
+    def log_odds(self, text: str) -> tuple[float, int]:
+        """(log P(fr) − log P(en), number of words) for ``text``."""
+        features = _language_features(text)
+        fr, en = self._log["fr"], self._log["en"]
+        unseen_fr, unseen_en = self._unseen["fr"], self._unseen["en"]
+        odds = 0.0
+        for feature in features:
+            a = fr.get(feature)
+            b = en.get(feature)
+            if a is None and b is None:
+                continue
+            odds += (unseen_fr if a is None else a) - (unseen_en if b is None else b)
+        words = sum(1 for f in features if f.startswith("w:"))
+        return odds, words
+
+    def guess(self, text: str) -> str | None:
+        """ "fr" or "en" when the text says so clearly, else None."""
+        odds, words = self.log_odds(text)
+        if words == 0:
+            return None
+        # Evidence grows with length; a short text must be clearer per word.
+        threshold = LANGUAGE_MARGIN * max(2, words) ** 0.5
+        if odds >= threshold:
+            return "fr"
+        if odds <= -threshold:
+            return "en"
+        return None
+
+
+def _language_features(text: str) -> list[str]:
+    lowered = unicodedata.normalize("NFC", text.replace("’", "'")).lower()
+    features = []
+    for raw in re.findall(r"[^\W\d_]+", lowered):
+        word = fold(raw)
+        features.append("w:" + word)
+        padded = f"#{raw}#"
+        features.extend("g:" + padded[i : i + 3] for i in range(len(padded) - 2))
+    return features

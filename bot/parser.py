@@ -6,7 +6,7 @@ typed value or raises :class:`~bot.errors.UserError` with one of these stable me
 
 - ``parse.bad_ticket_id``   (value)      not ``T-<n>``, ``#<n>`` or ``<n>``
 - ``parse.bad_ea``          (value)      not a 9-digit EA number
-- ``parse.bad_severity``    (value)      not ``sev1``…``sev4``, ``s1``…``s4`` or ``1``…``4``
+- ``parse.bad_severity``    (value)      not ``sev1``…``sev4`` (or ``sév1``…), ``s1``…``s4`` or ``1``…``4``
 - ``parse.bad_mention``     (value)      not a Slack user mention ``<@U…>``
 - ``parse.bad_date``        (value)      not a real ``YYYY-MM-DD`` date
 - ``parse.empty_option``    (option)     ``key:`` with nothing after the colon
@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot import vocabulary
 from bot.errors import UserError
 
 ERROR_KEYS: Final = (
@@ -52,7 +53,7 @@ _INVISIBLE: Final = dict.fromkeys(
 
 _TICKET_RE: Final = re.compile(r"(?:[Tt]-|#)?([0-9]{1,9})")
 _EA_RE: Final = re.compile(r"[0-9]{9}")
-_SEVERITY_RE: Final = re.compile(r"(?:sev|s)?([1-4])", re.IGNORECASE | re.ASCII)
+_SEVERITY_RE: Final = re.compile(r"(?:[sS][eEéÉ][vV]|[sS])?([1-4])")
 _MENTION_RE: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
 _DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -124,7 +125,8 @@ def ea_number(token: str, *, usage: str | None = None) -> str:
 
 
 def severity(token: str, *, usage: str | None = None) -> int:
-    """``sev2``, ``S2``, ``s2`` or ``2`` → 2; only 1 to 4."""
+    """``sev2``, ``sév2``, ``S2``, ``s2`` or ``2`` → 2; only 1 to 4. Vendors' own labels
+    (``sevA``) are read by :func:`bot.vocabulary.severity`."""
     match = _SEVERITY_RE.fullmatch(token.strip())
     if match is None:
         raise UserError("parse.bad_severity", usage=usage, value=token)
@@ -153,7 +155,8 @@ def date(token: str, *, usage: str | None = None) -> _dt.date:
 @dataclass
 class Args:
     """A command's text split into free ``words`` (in order), ``key:value`` ``options``
-    (declared keys only, lower-cased; values as typed) and bare-word ``flags`` (lower-cased)."""
+    (declared keys only, by their canonical name; values as typed) and bare-word ``flags``
+    (canonical names). French keywords count as their English names (bot.vocabulary)."""
 
     words: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
@@ -168,21 +171,22 @@ def split_args(
     usage: str | None = None,
 ) -> Args:
     """Sort the tokens of ``text``. Only declared option keys and flags are recognised (any
-    case), so ``http://x`` or ``T-12:`` stay words unless ``http``/``t-12`` is declared."""
+    case, English or French: ``produit:`` is ``product:``, ``fermés`` is ``closed``), so
+    ``http://x`` or ``T-12:`` stay words unless ``http``/``t-12`` is declared."""
     option_keys = {key.lower() for key in options}
     flag_words = {flag.lower() for flag in flags}
     args = Args()
     for token in tokens(text):
-        key, colon, value = token.partition(":")
-        if colon and key.lower() in option_keys:
-            key = key.lower()
+        typed, colon, value = token.partition(":")
+        key = vocabulary.option_key(typed)
+        if colon and key in option_keys:
             if not value:
-                raise UserError("parse.empty_option", usage=usage, option=key)
+                raise UserError("parse.empty_option", usage=usage, option=typed.lower())
             if key in args.options:
-                raise UserError("parse.repeated_option", usage=usage, option=key)
+                raise UserError("parse.repeated_option", usage=usage, option=typed.lower())
             args.options[key] = value
-        elif token.lower() in flag_words:
-            args.flags.add(token.lower())
+        elif (vocabulary.flag(token) or token.lower()) in flag_words:
+            args.flags.add(vocabulary.flag(token) or token.lower())
         else:
             args.words.append(token)
     return args

@@ -56,7 +56,7 @@ from bot.visibility import (
     visible_accounts,
 )
 
-SCOPES = ("open", "mine", "all", "breaching")
+SCOPES = ("open", "mine", "all", "breaching", "closed")
 MAX_SUBJECT = 200
 MAX_TEXT = 2900
 QUEUE_POST = "queue_post"  # outbox kind of a ticket's queue message (the worker records its ts)
@@ -897,7 +897,7 @@ async def list_tickets(
     limit: int = 50,
     usage: str | None = None,
 ) -> TicketList:
-    """``/ticket list [open|mine|all|breaching] [sev<n>] [ea:<EA>]``, newest first."""
+    """``/ticket list [open|mine|all|breaching|closed] [sev<n>] [ea:<EA>]``, newest first."""
     if scope not in SCOPES:
         raise UserError("tickets.bad_scope", usage=usage, value=scope)
     today = now.date()
@@ -909,8 +909,10 @@ async def list_tickets(
             if view is None:
                 raise NotFound("tickets.ea_not_found", usage=usage, ea=ea)
             wanted_ea = view.account.ea
-        open_only = scope != "all"
+        open_only = scope not in ("all", "closed")
         found = await _tickets_in_view(conn, actor, today, open_only=open_only, severity=severity)
+        if scope == "closed":
+            found = [tk for tk in found if tk.status in (Status.RESOLVED, Status.CLOSED)]
         if wanted_ea is not None:
             found = [tk for tk in found if tk.ea == wanted_ea]
         if scope == "mine":

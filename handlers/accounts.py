@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot import access, audit, entitlements
+from bot import access, audit, entitlements, vocabulary
 from bot.blocks import accounts as blocks
 from bot.blocks import as_dicts
 from bot.errors import UserError
@@ -64,7 +64,7 @@ async def handle_ea(
         message = blocks.my_accounts(
             await entitlements.my_accounts(store, actor, now=now), actor.locale
         )
-    elif words[0].lower() == "lookup":
+    elif vocabulary.subcommand("/ea", words[0]) == "lookup":
         query = " ".join(words[1:])
         if not query:
             raise UserError("parse.missing", usage=USAGE_EA, argument="name | email | domain")
@@ -86,7 +86,7 @@ async def handle_entitlements(
         command.get("text", ""), options=("product", "type", "folder"), usage=USAGE_ENTITLEMENTS
     )
     first = require(args.words, 0, "EA", USAGE_ENTITLEMENTS)
-    if first.lower() == "renewals":
+    if vocabulary.subcommand("/entitlements", first) == "renewals":
         if args.options or len(args.words) > 2:
             extra = (
                 args.words[2] if len(args.words) > 2 else ":".join(next(iter(args.options.items())))
@@ -119,7 +119,8 @@ async def handle_access(
 ) -> None:
     args = split_args(command.get("text", ""), options=("until",), usage=USAGE_ACCESS)
     words = args.words
-    verb = require(words, 0, "EA", USAGE_ACCESS).lower()
+    first = require(words, 0, "EA", USAGE_ACCESS)
+    verb = vocabulary.subcommand("/access", first) or first.lower()
     if "until" in args.options and verb != "grant":
         raise _unknown("/access", f"until:{args.options['until']}", USAGE_ACCESS)
     if verb == "grant":

@@ -12,11 +12,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import faq_answers, tickets
 from bot.blocks import as_dicts
-from bot.blocks.faq import FaqIds, reply_blocks, reply_text
+from bot.blocks.faq import (
+    FaqIds,
+    parse_entry_value,
+    parse_self_served_value,
+    reply_blocks,
+    reply_text,
+)
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
-from handlers.common import open_form, reply
+from handlers.common import clicked, open_form, reply
 from handlers.services import Services
 
 
@@ -26,7 +32,7 @@ async def handle_faq(
     answer = await faq_answers.ask(
         services.store, services.faq, actor, command.get("text", ""), now=now
     )
-    await reply(ack, reply_text(answer, actor.locale), reply_blocks(answer, actor.locale))
+    await reply(ack, reply_text(answer), reply_blocks(answer))
 
 
 async def handle_pick(
@@ -38,13 +44,15 @@ async def handle_pick(
     now: Any,
 ) -> None:
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
     if slug not in services.faq.entries:
         return
-    answer = await faq_answers.answer(services.store, services.faq, actor, slug, now=now)
+    answer = await faq_answers.answer(
+        services.store, services.faq, actor, slug, now=now, locale=locale
+    )
     await respond(
-        text=reply_text(answer, actor.locale),
-        blocks=as_dicts(reply_blocks(answer, actor.locale)),
+        text=reply_text(answer),
+        blocks=as_dicts(reply_blocks(answer)),
         response_type="ephemeral",
         replace_original=True,
     )
@@ -59,12 +67,14 @@ async def handle_feedback(
     now: Any,
 ) -> None:
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
     helpful = action.get("action_id") == FaqIds.HELPED
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, helpful, now=now)
     key = "faq.thanks_feedback" if helpful else "faq.not_helped_followup"
-    await respond(text=t(key, actor.locale), response_type="ephemeral", replace_original=False)
+    await respond(
+        text=t(key, locale or actor.locale), response_type="ephemeral", replace_original=False
+    )
 
 
 async def handle_open_ticket(
@@ -79,7 +89,8 @@ async def handle_open_ticket(
 ) -> None:
     """The answer did not settle it: open the same "new ticket" form as `/ticket`."""
     await ack()
-    slug = str(action.get("value", ""))
+    slug, locale = parse_entry_value(str(action.get("value", "")))
+    locale = locale or actor.locale
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, False, now=now)
     accounts = await tickets.fileable_accounts(services.store, actor, now=now)
@@ -88,16 +99,38 @@ async def handle_open_ticket(
             client,
             respond,
             trigger_id=body.get("trigger_id"),
-            view=new_ticket_modal(accounts, actor.locale),
-            locale=actor.locale,
-            typed=t("tickets.usage_new", actor.locale),
+            view=new_ticket_modal(accounts, locale),
+            locale=locale,
+            typed=t("tickets.usage_new", locale),
         )
         return
     await respond(
-        text=t("faq.open_ticket_hint", actor.locale),
+        text=t("faq.open_ticket_hint", locale),
         response_type="ephemeral",
         replace_original=False,
     )
+
+
+async def handle_self_served(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    now: Any,
+) -> None:
+    """The FAQ answer offered beside a new ticket settled it: the asker closes the ticket."""
+    parsed = parse_self_served_value(str(action.get("value", "")))
+    if parsed is None or parsed[1] not in services.faq.entries:
+        await ack()
+        return
+    ticket_id, slug, locale = parsed
+    locale = locale or actor.locale
+    async with clicked(ack, respond, locale):
+        outcome = await faq_answers.resolve_self_served(
+            services.store, services.faq, actor, ticket_id, slug, locale=locale, now=now
+        )
+        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
 
 
 def register(app: AsyncApp) -> None:
@@ -106,3 +139,4 @@ def register(app: AsyncApp) -> None:
     app.action(FaqIds.HELPED)(handle_feedback)
     app.action(FaqIds.NOT_HELPED)(handle_feedback)
     app.action(FaqIds.OPEN_TICKET)(handle_open_ticket)
+    app.action(FaqIds.SELF_SERVED)(handle_self_served)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot import profile
+from bot import profile, vocabulary
 from bot.errors import UserError
 from bot.parser import tokens
 from bot.store import Store
@@ -25,12 +25,12 @@ async def handle_supportbot(
     services: Services,
 ) -> None:
     words = tokens(command.get("text", ""))
-    verb = words[0].lower() if words else "help"
+    verb = (vocabulary.subcommand("/supportbot", words[0]) or words[0].lower()) if words else "help"
     if verb == "help":
         text, blocks = await profile.help_for(store, actor, locale=locale)
     elif verb == "whoami":
         text, blocks = profile.whoami(actor, locale=locale)
-    elif verb in ("lang", "langue", "language"):
+    elif verb == "lang":
         if len(words) < 2:
             raise UserError("parse.missing", usage=USAGE, argument="fr|en")
         text, blocks = await profile.set_language(store, actor, words[1])

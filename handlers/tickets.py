@@ -12,7 +12,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import parser, tickets
+from bot import faq_answers, parser, tickets, vocabulary
+from bot.blocks import fit
+from bot.blocks.faq import deflection_blocks
 from bot.blocks.tickets import (
     CHECKLIST_ITEMS,
     TicketIds,
@@ -49,24 +51,41 @@ USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
 
 
-def _severity_word(word: str) -> bool:
-    """A leading "sev" and digits is a severity (any case); "sev9" or "sev²" (anything
-    ``str.isdigit`` takes) gets the severity error rather than becoming the subject or
-    the reason."""
-    return len(word) > 3 and word[:3].lower() == "sev" and word[3:].isdigit()
-
-
 def _rest(words: list[str], start: int) -> str:
     return " ".join(words[start:])
+
+
+async def _severity(
+    word: str, store: Store, actor: Actor, now: dt.datetime, ea: str | None, usage: str
+) -> int:
+    """A severity word, also in the labels of the vendors of the EAs the actor may file on
+    (that EA's only, with ``ea:``): a label must mean the same for each of them."""
+    standard = vocabulary.standard_severity(word)
+    if standard is not None:
+        return standard
+    accounts = await tickets.fileable_accounts(store, actor, now=now)
+    labels = [a.vendor.severity_labels for a in accounts if ea is None or a.account.ea == ea]
+    return vocabulary.severity(word, labels=labels, usage=usage)
 
 
 def _ticket_arg(words: list[str], usage: str) -> int:
     return parser.ticket_id(parser.require(words, 0, "id", usage), usage=usage)
 
 
-async def _answer(ack: AsyncAck, outcome: tickets.TicketOutcome, locale: str) -> None:
+async def _answer(
+    ack: AsyncAck,
+    outcome: tickets.TicketOutcome,
+    locale: str,
+    offer: faq_answers.FaqReply | None = None,
+) -> None:
     text = outcome.text(locale)
-    await reply(ack, text, ticket_blocks(outcome.card, locale, headline=text))
+    blocks = ticket_blocks(outcome.card, locale, headline=text)
+    if offer is not None:
+        # An FAQ entry may answer the new ticket: offered beside it, to close it if so.
+        ticket = outcome.card.ticket
+        text += "\n" + t("faq.deflection_hint", offer.locale, ticket=ticket.ref)
+        blocks = fit([*blocks, *deflection_blocks(offer, ticket.id, ticket.ref)])
+    await reply(ack, text, blocks)
 
 
 # --------------------------------------------------------------------------- /ticket
@@ -81,6 +100,7 @@ async def handle_ticket(
     now: dt.datetime,
     client: AsyncWebClient,
     respond: AsyncRespond,
+    services: Services,
 ) -> None:
     words = parser.tokens(command.get("text", ""))
     if not words:
@@ -97,13 +117,18 @@ async def handle_ticket(
             typed=t("tickets.usage_new", locale),
         )
         return
-    verb, args = words[0].lower(), words[1:]
+    verb, args = vocabulary.subcommand("/ticket", words[0]) or words[0].lower(), words[1:]
     usage = USAGE_BY_VERB.get(verb)
     if usage is None:
         raise UserError("unknown_subcommand", usage=USAGE, command="/ticket", value=words[0])
     if verb == "new":
         outcome = await _new(store, actor, args, command, now)
-    elif verb == "show":
+        offer = await faq_answers.deflection(
+            store, services.faq, actor, outcome.card.ticket.subject, now=now
+        )
+        await _answer(ack, outcome, locale, offer)
+        return
+    if verb == "show":
         card = await tickets.show_ticket(store, actor, _ticket_arg(args, usage), now=now)
         text = summary_text(card, locale)
         await reply(ack, text, ticket_blocks(card, locale))
@@ -120,17 +145,20 @@ async def _new(
     store: Store, actor: Actor, words: list[str], command: dict[str, str], now: dt.datetime
 ) -> tickets.TicketOutcome:
     usage = USAGE_BY_VERB["new"]
-    args = parser.split_args(" ".join(words), options=("ea", "product"), usage=usage)
+    args = parser.split_args(" ".join(words), options=("ea", "product", "severity"), usage=usage)
+    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
     severity, business = 3, False
+    if "severity" in args.options:
+        severity = await _severity(args.options["severity"], store, actor, now, ea, usage)
     rest = list(args.words)
-    # Options come before the subject: a leading sevN or "business" word is one.
-    while rest and (_severity_word(rest[0]) or rest[0].lower() == "business"):
+    # Options come before the subject: a leading severity word (sev2, sév2, sevA, or
+    # sev9, an error) or the business word is one.
+    while rest and (vocabulary.is_severity_word(rest[0]) or vocabulary.flag(rest[0]) == "business"):
         word = rest.pop(0)
-        if word.lower() == "business":
+        if vocabulary.flag(word) == "business":
             business = True
         else:
-            severity = parser.severity(word, usage=usage)
-    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
+            severity = await _severity(word, store, actor, now, ea, usage)
     trigger = command.get("trigger_id")
     return await tickets.open_ticket(
         store,
@@ -155,11 +183,11 @@ async def _list(
         raise UserError("tickets.bad_scope", usage=usage, value=" ".join(sorted(args.flags)))
     scope = next(iter(args.flags), "open")
     severity = None
+    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
     for word in args.words:
         if severity is not None:
             raise UserError("tickets.bad_scope", usage=usage, value=word)
-        severity = parser.severity(word, usage=usage)
-    ea = parser.ea_number(args.options["ea"], usage=usage) if "ea" in args.options else None
+        severity = await _severity(word, store, actor, now, ea, usage)
     found = await tickets.list_tickets(
         store, actor, now=now, scope=scope, severity=severity, ea=ea, usage=usage
     )
@@ -193,7 +221,8 @@ async def _work(
             store, actor, ticket_id, text=_rest(words, 1), now=now, usage=usage
         )
     if verb == "sev":
-        severity = parser.severity(parser.require(words, 1, "1-4", usage), usage=usage)
+        word = parser.require(words, 1, "1-4", usage)
+        severity = await _severity(word, store, actor, now, None, usage)
         return await tickets.change_severity(
             store, actor, ticket_id, severity=severity, reason=_rest(words, 2), now=now, usage=usage
         )
@@ -223,8 +252,8 @@ async def handle_escalate(
     ticket_id = _ticket_arg(words, USAGE_ESCALATE)
     rest = words[1:]
     severity = None
-    if rest and _severity_word(rest[0]):
-        severity = parser.severity(rest.pop(0), usage=USAGE_ESCALATE)
+    if rest and vocabulary.is_severity_word(rest[0]):
+        severity = await _severity(rest.pop(0), store, actor, now, None, USAGE_ESCALATE)
     if not rest and severity is None:
         # The id alone: the form with the first-line checklist.
         card = await tickets.prepare_escalation(store, actor, ticket_id, now=now)
@@ -438,7 +467,7 @@ async def handle_new_submit(
         await _refused_in_modal(ack, locale, error)
         return
     # Before opening: an FAQ entry that seems to answer the subject already.
-    found = services.faq.search(form["subject"], locale=locale)
+    found = faq_answers.search(services.faq, actor, form["subject"])
     if found.confident and found.slug:
         title = services.faq.title(found.slug, locale)
         await ack(

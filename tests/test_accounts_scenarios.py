@@ -62,7 +62,7 @@ async def test_my_accounts_and_a_card(bot_app: BotUnderTest) -> None:
     assert "733190001" in merged["text"] and "733190462" in merged["text"]
 
     bad = body(await bot_app.command("/ea", "41102387", as_=ALICE))
-    assert "41102387" in bad["text"] and "/ea lookup" in bad["text"]
+    assert "41102387" in bad["text"] and "/ea recherche" in bad["text"]
 
 
 async def test_partner_looks_up_a_customer_before_ordering(bot_app: BotUnderTest) -> None:
@@ -98,7 +98,7 @@ async def test_entitlements_page_through_with_the_more_button(bot_app: BotUnderT
 
 async def test_bad_input_gets_a_specific_error_and_the_usage(bot_app: BotUnderTest) -> None:
     days = body(await bot_app.command("/entitlements", "renewals 0", as_=ALICE))
-    assert "730" in days["text"] and "/entitlements renewals" in days["text"]
+    assert "730" in days["text"] and "/entitlements renouvellements" in days["text"]
     perm = body(await bot_app.command("/access", f"grant {ACME_PROD} harbor keys", as_=ALICE))
     assert "keys" in perm["text"] and "view_license_keys" in perm["text"]
     past = body(

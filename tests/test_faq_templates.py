@@ -3,6 +3,7 @@ render for every kind of asker, fit one Slack section and never let user text pi
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +15,13 @@ from bot.faq import (
     AUDIENCES,
     SLUGS,
     THEMES,
+    AgreementInfo,
     AskerContext,
     FaqCatalog,
     FaqFormatError,
+    LicenseInfo,
+    RenewalInfo,
+    SubscriptionInfo,
     default_catalog,
 )
 from bot.render import LOCALES, TEMPLATES_DIR, t
@@ -58,6 +63,18 @@ CUSTOMER = AskerContext(
         (4, "Sev 4", "12 business hours"),
     ),
     atcs=(("Paul Girard", "paul@pixel.example"),),
+    superusers=(("123456789", "Alice Martin"), ("234567891", "bruno@acme.example")),
+    agreements=(
+        AgreementInfo("V1234567", ("training_vouchers",), ("Alice Martin",), "buy@acme.example"),
+    ),
+    subscriptions=(
+        SubscriptionInfo("123456789", "Cloud DR", "Pixel Services", "CC-1", dt.date(2027, 3, 31)),
+    ),
+    renewals=(
+        RenewalInfo("contract", "123456789", "SNS-1", "vSphere", dt.date(2027, 1, 10), 48),
+        RenewalInfo("key", "234567891", "•••••-A5C4N", "VCF", dt.date(2026, 12, 20), 27),
+    ),
+    licenses=(LicenseInfo("123456789", "•••••-D5C4N", "vSAN", "oem", None),),
 )
 PARTNER = AskerContext(
     locale="en",
@@ -65,7 +82,15 @@ PARTNER = AskerContext(
     name="Paul Girard",
     organization="Pixel Services",
     partner_type="msp",
+    atc=True,
     eas=("123456789",),
+    superusers=(("123456789", "Alice Martin"),),
+    licenses=(
+        LicenseInfo("123456789", "•••••-A5C4N", "vSphere", "nfr", dt.date(2027, 1, 31)),
+        LicenseInfo("123456789", "•••••-B5C4N", "vSphere", "iul", None),
+        LicenseInfo("123456789", "•••••-C5C4N", "vSphere", "vspp", None),
+        LicenseInfo("123456789", "•••••-D5C4N", "vSAN", "oem", None),
+    ),
     contract_level="basic",
     response_targets=(
         (1, "Sev 1", "4 business hours"),
@@ -95,6 +120,14 @@ HOSTILE = AskerContext(
     contract_level="<!subteam^S1>",
     response_targets=((1, "<!channel>", "now & <@U0BOSS>"),),
     atcs=(("<!channel> Admin", "<!here>@x.example"), ("Eve", "eve@x.example>")),
+    superusers=(("<!here>", "<@U0BOSS> & Co"),),
+    agreements=(AgreementInfo("<!channel>", ("<!here>_x",), ("<@U0BOSS>",), "<!x>@y.example"),),
+    subscriptions=(SubscriptionInfo("<!here>", "<!channel> DR", "<@U1> & Co", "<!c>", None),),
+    renewals=(RenewalInfo("<!here>", "<!x>", "<!y>", "<@U2>", dt.date(2026, 12, 1), 8),),
+    licenses=tuple(
+        LicenseInfo("<!here>", "<@U3>", "<!channel> & x", kind, None)
+        for kind in ("oem", "nfr", "iul", "vspp")
+    ),
 )
 
 
@@ -116,7 +149,11 @@ def test_template_exists(slug: str, locale: str) -> None:
 
 def test_no_template_outside_the_catalog() -> None:
     for locale in LOCALES:
-        found = {p.name.removesuffix(".md.j2") for p in (TEMPLATES_DIR / "faq" / locale).iterdir()}
+        # <slug>.md.j2, and <slug>.<variant>.md.j2 for an entry's audience variants
+        found = {
+            p.name.removesuffix(".md.j2").partition(".")[0]
+            for p in (TEMPLATES_DIR / "faq" / locale).iterdir()
+        }
         assert found == set(SLUGS), locale
 
 
@@ -147,10 +184,11 @@ def test_every_theme_has_entries(catalog: FaqCatalog) -> None:
 def test_answer_renders_for_every_asker(
     catalog: FaqCatalog, slug: str, locale: str, asker: str
 ) -> None:
-    text = catalog.answer(slug, locale, replace(ASKERS[asker], locale=locale))
+    context = replace(ASKERS[asker], locale=locale)
+    text = catalog.answer(slug, locale, context)
     assert len(text) <= ANSWER_LIMIT
     title, body = text.split("\n", 1)
-    assert title == f"*{catalog.title(slug, locale)}*"
+    assert title == f"*{catalog.title(slug, locale, context.audience, context.partner_type)}*"
     assert len(body) > 80
     assert "None" not in text and "()" not in text
     assert "\n\n\n" not in text
@@ -200,6 +238,23 @@ def test_answers_use_the_askers_data(catalog: FaqCatalog) -> None:
     differs("vs-customer-remove-partner", CUSTOMER, "Pixel Services")
     differs("bot-how-to-open-ticket", PARTNER, "123456789", "Lea Roux", "/escalate")
     differs("bot-how-to-open-ticket", CUSTOMER, "234567891", "Pixel Services")
+    differs("sa-activation", CUSTOMER, "V1234567", "buy@acme.example", "Alice Martin")
+    differs("sa-benefits", CUSTOMER, "V1234567", "training vouchers")
+    differs("seller-billing-and-discounts", CUSTOMER, "Pixel Services", "CC-1")
+    differs("seller-onboarding", CUSTOMER, "Cloud DR", "Pixel Services")
+    differs("renewal-policy", CUSTOMER, "SNS-1", "2027-01-10", "•••••-A5C4N")
+    differs("partner-support-codes", PARTNER, "*msp*")
+    differs("superuser-wrongly-assigned", PARTNER, "123456789", "Alice Martin")
+    differs("superuser-partner-role", CUSTOMER, "bruno@acme.example")
+    differs("oem-support-visibility", CUSTOMER, "•••••-D5C4N")
+    differs("oem-pac-redemption", CUSTOMER, "•••••-D5C4N")
+    differs("nfr-support", PARTNER, "•••••-A5C4N")
+    differs("nfr-renewal", PARTNER, "•••••-A5C4N", "2027-01-31")
+    differs("nfr-expired-still-visible", PARTNER, "•••••-A5C4N")
+    differs("iul-renewal", PARTNER, "•••••-B5C4N")
+    differs("vspp-rental-licenses", PARTNER, "•••••-C5C4N")
+    differs("partner-first-line-duties", CUSTOMER, "Paul Girard")
+    differs("msp-technical-support", PARTNER, "Lea Roux")
 
 
 def test_default_response_targets_without_asker_data(catalog: FaqCatalog) -> None:

@@ -34,8 +34,9 @@ async def test_help_lists_what_this_actor_may_do(bot_app: BotUnderTest) -> None:
     assert "/escalate <id>" in atc
     assert "Marc Dupont" in agent  # an agent is told which ATCs to ask
     assert "/reassign" in engineer and "/reassign" not in atc
-    assert "/ea lookup" in agent and "/ea lookup" not in customer
-    assert "/access grant" in customer
+    # French readers see the French words of the commands
+    assert "/ea recherche" in agent and "/ea recherche" not in customer
+    assert "/access accorder" in customer
 
 
 async def test_lang_switches_and_persists(bot_app: BotUnderTest) -> None:

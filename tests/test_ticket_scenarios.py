@@ -81,7 +81,7 @@ async def test_r1_customer_without_partner_goes_straight_to_the_vendor(bot_app):
 async def test_wrong_input_gets_the_usage_line_and_changes_nothing(bot_app):
     before = await snapshot(bot_app.store)
     reply = ack_text(await bot_app.command("/ticket", "new sev2 ea:12345 broken", as_=ALICE))
-    assert "12345" in reply and "/ticket new" in reply
+    assert "12345" in reply and "/ticket nouveau" in reply  # Alice reads French
     reply = ack_text(await bot_app.command("/ticket", "new Broken", as_=ALICE))
     assert "411023872" in reply  # several EAs: they are listed
     reply = ack_text(await bot_app.command("/ticket", "frobnicate T-1", as_=ALICE))

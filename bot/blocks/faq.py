@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import Block, DividerBlock
 
 from bot.blocks import actions, button, context, fit, section
 from bot.faq_answers import FaqReply
-from bot.render import t
+from bot.render import LOCALES, t
 
 
 class FaqIds(StrEnum):
@@ -16,32 +16,91 @@ class FaqIds(StrEnum):
     HELPED = "faq.helped"
     NOT_HELPED = "faq.not_helped"
     OPEN_TICKET = "faq.open_ticket"
-    PICK = "faq.pick"  # value: a slug
+    PICK = "faq.pick"  # + ".<n>"; value: entry_value(slug, locale)
     FEEDBACK_BLOCK = "faq.feedback"
     CHOICES_BLOCK = "faq.choices"
+    RELATED_BLOCK = "faq.related"
+    # beside a ticket just opened: the answer that may settle it, and a button to close it
+    DEFLECTION_BLOCK = "faq.deflection"
+    SELF_SERVED = "faq.self_served"  # value: self_served_value(ticket_id, slug, locale)
+
+
+def entry_value(slug: str, locale: str) -> str:
+    """A button's value naming an entry and the language to show it in."""
+    return f"{slug}:{locale}"
+
+
+def parse_entry_value(value: str) -> tuple[str, str | None]:
+    """(slug, locale or None) from :func:`entry_value` (a bare slug is accepted too)."""
+    slug, _, locale = value.partition(":")
+    return slug, locale if locale in LOCALES else None
+
+
+def self_served_value(ticket_id: int, slug: str, locale: str) -> str:
+    return f"{ticket_id}:{slug}:{locale}"
+
+
+def parse_self_served_value(value: str) -> tuple[int, str, str | None] | None:
+    """(ticket id, slug, locale) from :func:`self_served_value`, or None if malformed."""
+    number, _, rest = value.partition(":")
+    slug, locale = parse_entry_value(rest)
+    if not number.isdigit() or not slug or not 0 < int(number) < 10**9:
+        return None
+    return int(number), slug, locale
+
+
+def deflection_blocks(reply: FaqReply, ticket_id: int, ticket: str) -> list[Block]:
+    """Under a ticket just opened: the FAQ answer that may settle it, and the button that
+    closes the ticket when it does."""
+    assert reply.slug is not None
+    locale = reply.locale
+    return [
+        DividerBlock(),
+        context(t("faq.deflection_intro", locale, ticket=ticket)),
+        section(reply.text, block_id=FaqIds.DEFLECTION_BLOCK),
+        actions(
+            button(
+                t("faq.self_served_button", locale, ticket=ticket),
+                action_id=FaqIds.SELF_SERVED,
+                value=self_served_value(ticket_id, reply.slug, locale),
+                style="primary",
+            )
+        ),
+    ]
 
 
 def answer_blocks(reply: FaqReply, locale: str) -> list[Block]:
     assert reply.slug is not None
-    return [
+    value = entry_value(reply.slug, locale)
+    blocks: list[Block] = [
         section(reply.text, block_id=f"{FaqIds.ANSWER_BLOCK_PREFIX}{reply.slug}"),
-        context(t("faq.source_footer", locale, title=reply.title)),
+    ]
+    if reply.related:
+        blocks.append(context(t("faq.related_intro", locale)))
+        blocks.append(
+            actions(
+                *(
+                    button(title, action_id=f"{FaqIds.PICK}.{i}", value=entry_value(slug, locale))
+                    for i, (slug, title) in enumerate(reply.related)
+                ),
+                block_id=FaqIds.RELATED_BLOCK,
+            )
+        )
+    blocks.append(context(t("faq.source_footer", locale, title=reply.title)))
+    blocks.append(
         actions(
             button(
                 t("faq.helped_button", locale),
                 action_id=FaqIds.HELPED,
-                value=reply.slug,
+                value=value,
                 style="primary",
             ),
-            button(
-                t("faq.not_helped_button", locale), action_id=FaqIds.NOT_HELPED, value=reply.slug
-            ),
-            button(
-                t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value=reply.slug
-            ),
+            button(t("faq.not_helped_button", locale), action_id=FaqIds.NOT_HELPED, value=value),
+            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value=value),
             block_id=FaqIds.FEEDBACK_BLOCK,
-        ),
-    ]
+        )
+    )
+    return blocks
 
 
 def choices_blocks(reply: FaqReply, locale: str) -> list[Block]:
@@ -49,13 +108,17 @@ def choices_blocks(reply: FaqReply, locale: str) -> list[Block]:
         section(t("faq.weak_match_intro", locale, question=reply.question)),
         actions(
             *(
-                button(title, action_id=f"{FaqIds.PICK}.{i}", value=slug)
+                button(title, action_id=f"{FaqIds.PICK}.{i}", value=entry_value(slug, locale))
                 for i, (slug, title) in enumerate(reply.choices)
             ),
             block_id=FaqIds.CHOICES_BLOCK,
         ),
         actions(
-            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")
+            button(
+                t("faq.open_ticket_button", locale),
+                action_id=FaqIds.OPEN_TICKET,
+                value=entry_value("", locale),
+            )
         ),
     ]
 
@@ -64,7 +127,11 @@ def none_blocks(reply: FaqReply, locale: str) -> list[Block]:
     return [
         section(t("faq.no_match", locale, question=reply.question)),
         actions(
-            button(t("faq.open_ticket_button", locale), action_id=FaqIds.OPEN_TICKET, value="")
+            button(
+                t("faq.open_ticket_button", locale),
+                action_id=FaqIds.OPEN_TICKET,
+                value=entry_value("", locale),
+            )
         ),
     ]
 
@@ -81,7 +148,9 @@ def topics_blocks(reply: FaqReply, locale: str) -> list[Block]:
     return fit(blocks)
 
 
-def reply_blocks(reply: FaqReply, locale: str) -> list[Block]:
+def reply_blocks(reply: FaqReply, locale: str | None = None) -> list[Block]:
+    """The reply's blocks, in its own language unless ``locale`` says otherwise."""
+    locale = locale or reply.locale
     builders = {
         "answer": answer_blocks,
         "choices": choices_blocks,
@@ -91,7 +160,8 @@ def reply_blocks(reply: FaqReply, locale: str) -> list[Block]:
     return builders[reply.kind](reply, locale)
 
 
-def reply_text(reply: FaqReply, locale: str) -> str:
+def reply_text(reply: FaqReply, locale: str | None = None) -> str:
+    locale = locale or reply.locale
     if reply.kind == "answer":
         return reply.text  # starts with the entry's title
     if reply.kind == "choices":
