@@ -139,7 +139,12 @@ def word(canonical: str, locale: str) -> str:
 def is_severity_word(token: str) -> bool:
     """Is ``token`` written as a severity (``sev2``, ``sév2``, ``sevA``, ``sev9``)? Such a
     word is then parsed with :func:`severity`, and an invalid one is an error."""
-    return _SEVERITY_WORD.fullmatch(_fold(token)) is not None
+    folded = _fold(token)
+    # any digits at all (``sev²``, ``sev٣``): a severity written wrong gets the severity
+    # error rather than becoming the subject or the reason
+    return _SEVERITY_WORD.fullmatch(folded) is not None or (
+        folded.startswith("sev") and folded[3:].isdigit()
+    )
 
 
 def standard_severity(token: str) -> int | None:
