@@ -3,7 +3,7 @@
 Loads the catalog once, then times ``FaqCatalog.search`` over every question of
 ``tests/faq_devset.yml`` (French and English), ``--rounds`` times. Prints the mean and
 p99 time per question in microseconds and the top-1 accuracy; exits 1 when the mean
-reaches the 2 ms budget (DESIGN.md §11).
+reaches the 2 ms budget.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``supportbot``: serve, init-db, import, export, faq, console, demo (DESIGN.md §7)."""
+"""``supportbot``: serve, init-db, import, export, faq, outbox, console, demo."""
 
 from __future__ import annotations
 

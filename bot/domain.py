@@ -238,7 +238,7 @@ class TicketEvent:
 
 @dataclass(frozen=True)
 class TicketClock:
-    """A first-response clock of one tier; escalation starts a second one (§4)."""
+    """A first-response clock of one tier; escalation starts a second one."""
 
     id: int
     ticket_id: int

@@ -1,4 +1,4 @@
-"""Dataset import (DESIGN.md §8): YAML or JSON, checked whole, then written in one
+"""Dataset import (the format of ``data/demo.yml``): YAML or JSON, checked whole, then written in one
 transaction. Every error names its place, e.g. ``licenses[3].ea: no account 410000009``.
 """
 

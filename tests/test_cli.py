@@ -1,4 +1,4 @@
-"""The ``supportbot`` command line (DESIGN.md §7): init-db, import, export.
+"""The ``supportbot`` command line: init-db, import, export.
 
 Runs ``bot.cli.main`` in-process on a SQLite file of the test's own, from a working
 directory without a ``.env``; one test runs the installed console script for real.

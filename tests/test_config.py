@@ -1,4 +1,4 @@
-"""Settings (DESIGN.md §6): defaults, the .env file, and errors that name the variable."""
+"""Settings: defaults, the .env file, and errors that name the variable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables of the whole domain (DESIGN.md §2).
+"""SQLAlchemy Core tables of the whole domain.
 
 The schema itself is created and upgraded by the Alembic migrations beside this file;
 these definitions are what queries are written against (and what autogenerate compares).
