@@ -304,7 +304,7 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | sent | dead
+    Column("status", String(16), nullable=False, default="pending"),  # pending|sent|dead|dropped
     Column("claimed_by", String(64)),
     Column("claimed_until", UTCDateTime),
     Column("sent_at", UTCDateTime),
