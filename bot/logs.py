@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from typing import Any
 
 FORMATS = ("text", "json")
@@ -36,9 +37,14 @@ class TextFormatter(logging.Formatter):
         return f"{head} {pairs}{sep}{rest}"
 
 
+_PLAIN = re.compile(r"[\w./:@+#-]+")
+
+
 def _text_value(value: Any) -> str:
+    """A field's value as one word: quoted (JSON string) unless plain, so no value can
+    break the line or pass for another field."""
     text = "-" if value is None else str(value)
-    return json.dumps(text) if (" " in text or '"' in text or not text) else text
+    return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 class JsonFormatter(logging.Formatter):

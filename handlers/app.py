@@ -55,15 +55,15 @@ def build_app(
     settings = services.settings
     if client is None:
         client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
-    app = AsyncApp(
+    app = lifecycle.ObservedApp(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    lifecycle.register(app, services)  # counts and logs every request, even those refused
-    app.use(guard.ReplayGuard())  # then replays and repeated deliveries
+    lifecycle.attach(app, services)  # counts and logs every request, even those refused
+    app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
     register_handlers(app)
 

@@ -8,7 +8,6 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -82,44 +81,51 @@ def set_outcome(context: AsyncBoltContext, outcome: str) -> None:
     context[OUTCOME_KEY] = outcome
 
 
-def register(app: AsyncApp, services: Services) -> Lifecycle:
-    """The first middleware: counts the request in flight (or turns it away when the
-    process is shutting down), then logs and measures it once acknowledged."""
-    lifecycle = Lifecycle(services)
-    _LIFECYCLES[app] = lifecycle
+class ObservedApp(AsyncApp):
+    """The Bolt app, each dispatch counted in flight (or turned away while the process
+    shuts down), then logged and measured once acknowledged. Bolt's middleware cannot
+    wrap the rest of the chain, and both transports (HTTP, Socket Mode) go through
+    ``async_dispatch``, so this is where a request begins and ends."""
 
-    async def observe(
-        req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse | None:
-        if lifecycle.draining:
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        state = _LIFECYCLES.get(self)
+        if state is None:
+            return await super().async_dispatch(req)
+        if state.draining:
             # Not acknowledged: Slack gives up on this instance (HTTP) or delivers the
             # envelope again elsewhere (Socket Mode).
             return BoltResponse(status=503, body="shutting down")
         started = time.perf_counter()
-        lifecycle.enter()
+        state.enter()
         response: BoltResponse | None = None
         try:
-            response = await next()
+            response = await super().async_dispatch(req)
             return response
         finally:
-            lifecycle.leave()
-            seconds = time.perf_counter() - started
-            _record(lifecycle, req, body, response, seconds)
+            state.leave()
+            _record(state, req, response, time.perf_counter() - started)
 
-    app.use(observe)
+
+def attach(app: AsyncApp, services: Services) -> Lifecycle:
+    """Give ``app`` (an :class:`ObservedApp`) its operational state."""
+    lifecycle = Lifecycle(services)
+    _LIFECYCLES[app] = lifecycle
     return lifecycle
 
 
 def _record(
-    lifecycle: Lifecycle,
-    req: AsyncBoltRequest,
-    body: dict[str, Any],
-    response: BoltResponse | None,
-    seconds: float,
+    lifecycle: Lifecycle, req: AsyncBoltRequest, response: BoltResponse | None, seconds: float
 ) -> None:
+    body = req.body if isinstance(req.body, dict) else {}
     if body.get("type") == "url_verification":
         return
+    team, user = req.context.team_id, req.context.user_id
     outcome = req.context.get(OUTCOME_KEY)
+    if response is not None and response.status == 401:
+        # Unauthenticated: nothing in the body can be trusted, not even as a label.
+        command, outcome, team, user = "unauthenticated", "rejected", None, None
+    else:
+        command = command_name(body)
     if outcome is None:
         if response is None:
             outcome = FAILED
@@ -127,15 +133,14 @@ def _record(
             outcome = OK
         else:
             outcome = f"http_{response.status}"
-    command = command_name(body)
     lifecycle.metrics.observe_request(command, outcome, seconds)
     # Ids and names only: never the text typed, nor anything secret.
     log.info(
         "request",
         extra={
             "fields": {
-                "team": req.context.team_id,
-                "user": req.context.user_id,
+                "team": team,
+                "user": user,
                 "command": command,
                 "outcome": outcome,
                 "latency_ms": round(seconds * 1000, 1),
