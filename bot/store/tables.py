@@ -74,6 +74,11 @@ organizations = Table(
     Column("timezone", String(64), nullable=False, default="UTC"),
     Column("business_hours", String(64), nullable=False, default="mon-fri 09:00-18:00"),
     Column("queue_channel", String(32)),
+    # Days the calendar is closed: a country's public holidays (ISO code, optional
+    # subdivision) and explicit dates (a JSON list of YYYY-MM-DD).
+    Column("holiday_country", String(8)),
+    Column("holiday_subdivision", String(16)),
+    Column("closed_dates", JSON),
 )
 
 # Vendor-only settings; a vendor is also a row of organizations (kind=vendor).
