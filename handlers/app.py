@@ -153,7 +153,15 @@ def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Appl
 
     web_application = web.Application(client_max_size=MAX_BODY_BYTES)
     web_application.router.add_post("/slack/events", events)
-    lifecycle.add_routes(web_application, lifecycle.lifecycle_of(app))
+    state = lifecycle.find(app)
+    if state is not None:
+        lifecycle.add_routes(web_application, state)
+    else:
+        # A plain Bolt app (the benchmarks' bare one) has no store to check: alive is all.
+        async def alive(_request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        web_application.router.add_get("/healthz", alive)
     if background is not None:
 
         async def start_background(_app: web.Application) -> None:

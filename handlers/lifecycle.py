@@ -64,6 +64,11 @@ def lifecycle_of(app: AsyncApp) -> Lifecycle:
     return _LIFECYCLES[app]
 
 
+def find(app: AsyncApp) -> Lifecycle | None:
+    """The app's operational state, if it has one (apps built by ``build_app`` do)."""
+    return _LIFECYCLES.get(app)
+
+
 def command_name(body: dict[str, Any]) -> str:
     """What a request is, in few enough values to be a metric label: the slash command,
     ``event:<type>``, or the interaction type (``block_actions``, ``view_submission``…)."""
