@@ -10,7 +10,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench clean
+.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench wheel clean
 
 $(BIN)/supportbot: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,5 +60,10 @@ test: lint typecheck pytest pytest-postgres
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
+# The installable package, in dist/ (templates, demo data and migrations inside).
+wheel: $(VENV)/.dev
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls dist/supportbot-*.whl
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info build dist .pytest_cache .mypy_cache .ruff_cache

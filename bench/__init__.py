@@ -1,1 +1,1 @@
-"""Benchmarks against a bare Bolt app (DESIGN.md §11)."""
+"""Benchmarks against a bare Bolt app: ratios to it, measured in the same run."""

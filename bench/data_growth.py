@@ -1,5 +1,5 @@
-"""Do EA look-ups stay flat as data grows? (DESIGN.md §11: p50 at 1 M licenses <= 1.5x
-p50 at 10 k.)
+"""Do EA look-ups stay flat as data grows? (Target: p50 at 1 M licenses <= 1.5x p50 at
+10 k.)
 
 Two SQLite stores are generated with the same shape per EA (200 keys in 4 folders, 3
 contracts, a subscription, two partner grants, two EAs per customer, a partner per 25

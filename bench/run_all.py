@@ -1,4 +1,4 @@
-"""Every benchmark of DESIGN.md §11 in one go, then a summary (``make bench``).
+"""Every benchmark of the product in one go, then a summary (``make bench``).
 
 - ``run_http.py --quick``: slash commands over HTTP against a bare Bolt app;
 - ``data_growth.py``: EA look-ups at 10 k and 100 k licenses (1 M with ``--full``);

@@ -7,7 +7,7 @@ outbox worker and reminder scanner, on a fresh database loaded with ``data/demo.
 talking to a fake Slack Web API (``bench/fakeapi.py``). With ``--instances N`` each app
 runs as N processes (the product's on one database) and requests go to each in turn.
 
-Targets (DESIGN.md §11): throughput >= 0.5x the bare app's, p99 <= 2x, no error, and
+Targets: throughput >= 0.5x the bare app's, p99 <= 2x, no error, and
 every acknowledged ticket stored: after the ``/ticket new`` run the product is killed
 (SIGKILL) and each ticket id read from the acks is looked up in the database; what the
 outbox still owed must then be delivered by a restarted instance. ``/supportbot whoami``

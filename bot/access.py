@@ -1,6 +1,6 @@
 """Who may act on an EA, and how that changes: ``/access``.
 
-Rules (DESIGN.md R8–R10):
+Rules (R8 visibility, R9 notices, R10 superuser; see bot/routing.py):
 
 - Anyone who sees an EA may read its access list, except that a partner without
   ``manage_roles`` sees only its own grant (other partners' arrangements with the

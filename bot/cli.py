@@ -1,10 +1,11 @@
-"""``supportbot``: serve, init-db, import, export, faq, console, demo (DESIGN.md §7)."""
+"""``supportbot``: serve, init-db, import, export, faq, outbox, console, demo."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import sys
@@ -13,13 +14,15 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs, resources
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import Ticket
+from bot.domain import Ticket, ticket_ref
 from bot.importer import DatasetError, import_file
 from bot.store import Store
+from bot.store import operations as operations_db
 from bot.store import tickets as tickets_db
 
-DEMO_DATA = Path(__file__).resolve().parent.parent / "data" / "demo.yml"
+DEMO_DATA = resources.demo_dataset()
 
 
 def _iso(value: Any) -> Any:
@@ -257,6 +260,60 @@ def _faq_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Dead outbox entries: list them, deliver one again, or give one up for good."""
+    if args.action == "list":
+
+        async def listing(store: Store) -> list[operations_db.DeadEntry]:
+            async with store.read() as conn:
+                return await operations_db.dead_entries(conn)
+
+        dead = asyncio.run(_with_store(settings, listing))
+        if args.json:
+            print(json.dumps([_dead_json(entry) for entry in dead], ensure_ascii=False))
+            return 0
+        if not dead:
+            print("no dead outbox entries")
+            return 0
+        print(f"{len(dead)} dead outbox entr{'y' if len(dead) == 1 else 'ies'}:")
+        for entry in dead:
+            ticket = f" {ticket_ref(entry.ticket_id)}" if entry.ticket_id else ""
+            print(
+                f"  #{entry.id} {entry.kind} {entry.method}{ticket}, owed since "
+                f"{_iso(entry.created_at)}, {entry.attempts} attempt(s): {entry.last_error or '-'}"
+            )
+        return 0
+
+    async def change(store: Store) -> bool:
+        async with store.write() as conn:
+            if args.action == "retry":
+                return await operations_db.retry_dead(
+                    conn, entry_id=args.id, now=dt.datetime.now(dt.UTC)
+                )
+            return await operations_db.drop_dead(conn, entry_id=args.id)
+
+    if not asyncio.run(_with_store(settings, change)):
+        print(f"no dead outbox entry #{args.id} (see: supportbot outbox list)", file=sys.stderr)
+        return 1
+    if args.action == "retry":
+        print(f"outbox entry #{args.id} is due again; a running bot delivers it shortly")
+    else:
+        print(f"outbox entry #{args.id} dropped: it will not be delivered")
+    return 0
+
+
+def _dead_json(entry: operations_db.DeadEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "method": entry.method,
+        "ticket": ticket_ref(entry.ticket_id) if entry.ticket_id else None,
+        "attempts": entry.attempts,
+        "created_at": _iso(entry.created_at),
+        "last_error": entry.last_error,
+    }
+
+
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from handlers.app import serve
 
@@ -368,6 +425,23 @@ def parser() -> argparse.ArgumentParser:
     faq.add_argument("--rounds", type=int, default=5, help="with --eval: timing passes")
     faq.set_defaults(run=cmd_faq)
 
+    out = sub.add_parser(
+        "outbox",
+        help="dead outbox entries (given up after retries): list, retry or drop",
+        description="Outbox entries the bot gave up delivering: list them, make one due "
+        "again (retry) or give it up for good (drop).",
+    )
+    out_sub = out.add_subparsers(dest="action", required=True, metavar="ACTION")
+    out_list = out_sub.add_parser("list", help="the dead entries, oldest first")
+    out_list.add_argument("--json", action="store_true", help="print them as JSON")
+    for action, text in (
+        ("retry", "deliver a dead entry again (due now, attempts counted afresh)"),
+        ("drop", "give a dead entry up for good (kept, never delivered)"),
+    ):
+        one = out_sub.add_parser(action, help=text)
+        one.add_argument("id", type=_entry_id, help="the entry's number, as listed")
+    out.set_defaults(run=cmd_outbox)
+
     start = sub.add_parser(
         "start", help="serve in Slack when SLACK_BOT_TOKEN is set, else the demo console"
     )
@@ -388,14 +462,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _entry_id(text: str) -> int:
+    try:
+        value = int(text.removeprefix("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an entry number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not an entry number: {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings()
+        serving = args.command == "serve" or (args.command == "start" and settings.has_slack)
+        logs.configure(
+            level=logging.INFO if args.verbose or serving else logging.WARNING,
+            log_format=settings.log_format,
+        )
         return int(args.run(settings, args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -18,6 +18,8 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///supportbot.db"
 DEFAULT_API_URL = "https://slack.com/api/"
 LOCALES = ("en", "fr")
+LOG_FORMATS = ("text", "json")
+DEFAULT_OUTBOX_STUCK_SECONDS = 300
 # The store runs on asyncio: the async driver of each supported database, also what a
 # plain "postgresql://…" or "sqlite:///…" URL is taken to mean.
 ASYNC_DRIVERS = {
@@ -43,6 +45,12 @@ class Settings:
     port: int
     database_url: str
     default_locale: str
+    # PORT given explicitly: Socket Mode then serves /healthz and /metrics on it.
+    # (not compared: the same port, given or defaulted, is the same setting)
+    port_set: bool = field(default=False, compare=False)
+    log_format: str = "text"
+    # /healthz fails once a due outbox entry has waited this long (delivery is stuck).
+    outbox_stuck_seconds: int = DEFAULT_OUTBOX_STUCK_SECONDS
 
     @property
     def socket_mode(self) -> bool:
@@ -100,6 +108,24 @@ def load_settings(
             f"SUPPORTBOT_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}"
         )
 
+    log_format = (get("SUPPORTBOT_LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"SUPPORTBOT_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}"
+        )
+
+    stuck_text = get("SUPPORTBOT_OUTBOX_STUCK_SECONDS") or str(DEFAULT_OUTBOX_STUCK_SECONDS)
+    try:
+        outbox_stuck_seconds = int(stuck_text)
+    except ValueError:
+        raise ConfigError(
+            f"SUPPORTBOT_OUTBOX_STUCK_SECONDS must be a whole number of seconds, not {stuck_text!r}"
+        ) from None
+    if outbox_stuck_seconds <= 0:
+        raise ConfigError(
+            f"SUPPORTBOT_OUTBOX_STUCK_SECONDS must be at least 1, not {outbox_stuck_seconds}"
+        )
+
     api_url = get("SLACK_API_URL") or DEFAULT_API_URL
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -115,6 +141,9 @@ def load_settings(
         port=port,
         database_url=database_url(get("SUPPORTBOT_DATABASE_URL") or DEFAULT_DATABASE_URL),
         default_locale=locale,
+        port_set=get("PORT") is not None,
+        log_format=log_format,
+        outbox_stuck_seconds=outbox_stuck_seconds,
     )
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from bot.sla import NO_HOLIDAYS, Holidays
+
 
 class OrgKind(StrEnum):
     CUSTOMER = "customer"
@@ -112,6 +114,7 @@ class Vendor:
     severity_labels: dict[int, str]
     timezone: str
     business_hours: str
+    holidays: Holidays = NO_HOLIDAYS  # days its calendar is closed
 
     def severity_label(self, severity: int) -> str:
         return self.severity_labels.get(severity, f"Sev {severity}")
@@ -127,6 +130,7 @@ class Organization:
     timezone: str
     business_hours: str
     queue_channel: str | None
+    holidays: Holidays = NO_HOLIDAYS  # days its calendar is closed
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,7 @@ class TicketEvent:
 
 @dataclass(frozen=True)
 class TicketClock:
-    """A first-response clock of one tier; escalation starts a second one (§4)."""
+    """A first-response clock of one tier; escalation starts a second one."""
 
     id: int
     ticket_id: int

@@ -1,6 +1,6 @@
 """What an EA holds, as each actor may see it: ``/ea``, ``/ea lookup``, ``/entitlements``.
 
-Rules (DESIGN.md R8, R11):
+Rules (R8 visibility, R11 EA look-up; see bot/routing.py):
 
 - ``/ea`` lists the EAs in the actor's view; ``/ea <EA>`` is the account's card. On the
   card a partner sees the other partners' grants only with ``manage_roles``, and the

@@ -1,4 +1,4 @@
-"""Dataset import (DESIGN.md §8): YAML or JSON, checked whole, then written in one
+"""Dataset import (the format of ``data/demo.yml``): YAML or JSON, checked whole, then written in one
 transaction. Every error names its place, e.g. ``licenses[3].ea: no account 410000009``.
 """
 
@@ -65,6 +65,8 @@ SLUG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CHANNEL_PATTERN = re.compile(r"[CGD][A-Z0-9]{2,31}")
 FIELD_PATTERN = re.compile(r"\w+")
+COUNTRY_PATTERN = re.compile(r"[A-Z]{2,3}")
+HOLIDAY_FIELDS = frozenset({"country", "subdivision", "closed"})
 MAX_ERRORS = 50
 # Column sizes of the schema (bot/store/tables.py): a longer value is refused here with
 # its path instead of failing in the database (PostgreSQL enforces VARCHAR lengths).
@@ -295,6 +297,56 @@ class Checker:
                 pass
         raise self.fail(f"{path}.{name}", f"not a date: {value!r} (use YYYY-MM-DD)")
 
+    def holidays(self, item: dict[str, Any], path: str) -> sla.Holidays:
+        """``holidays: {country: FR, subdivision: null, closed: [2026-12-24]}`` (all
+        optional): public holidays by ISO country code (and subdivision), and dates."""
+        raw = item.get("holidays")
+        if raw is None:
+            return sla.NO_HOLIDAYS
+        where = f"{path}.holidays"
+        if not isinstance(raw, dict):
+            raise self.fail(
+                where, f"expected a mapping (country, subdivision, closed), got {_kind(raw)}"
+            )
+        unknown = sorted((key for key in raw if key not in HOLIDAY_FIELDS), key=repr)
+        if unknown:
+            raise self.fail(
+                _field_path(where, unknown[0]), "unknown field (use country, subdivision, closed)"
+            )
+        country = self.text(raw, where, "country", required=False, max_length=8)
+        subdivision = self.text(raw, where, "subdivision", required=False, max_length=16)
+        if country is not None:
+            country = country.upper()
+            if not COUNTRY_PATTERN.fullmatch(country):
+                raise self.fail(
+                    f"{where}.country",
+                    f"expected an ISO 3166 country code like FR, got {country!r}",
+                )
+        if subdivision is not None and country is None:
+            raise self.fail(f"{where}.subdivision", "a subdivision needs its country")
+        closed_raw = raw.get("closed")
+        closed: set[dt.date] = set()
+        if closed_raw is not None:
+            if not isinstance(closed_raw, list):
+                raise self.fail(
+                    f"{where}.closed", f"expected a list of dates, got {_kind(closed_raw)}"
+                )
+            for index, value in enumerate(closed_raw):
+                closed.add(self.closed_date(value, f"{where}.closed[{index}]"))
+        try:
+            return sla.Holidays(country=country, subdivision=subdivision, closed=frozenset(closed))
+        except ValueError as exc:
+            field_name = "subdivision" if "subdivision" in str(exc) else "country"
+            raise self.fail(f"{where}.{field_name}", str(exc)) from None
+
+    def closed_date(self, value: Any, where: str) -> dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return dt.date.fromisoformat(value.strip())
+        raise self.fail(where, f"not a date: {value!r} (use YYYY-MM-DD)")
+
     def strings(
         self,
         item: dict[str, Any],
@@ -462,6 +514,7 @@ class Checker:
             severity_labels=labels,
             timezone=self.timezone(item, path, "UTC"),
             business_hours=self.hours(item, path, "mon-fri 08:00-20:00"),
+            holidays=self.holidays(item, path),
         )
         self.data.vendors.append(vendor)
 
@@ -517,6 +570,7 @@ class Checker:
             timezone=self.timezone(item, path, "Europe/Paris"),
             business_hours=self.hours(item, path, "mon-fri 09:00-18:00"),
             queue_channel=self.channel(item, path, "queue_channel"),
+            holidays=self.holidays(item, path),
         )
         self.data.organizations.append(org)
 

@@ -330,7 +330,7 @@ class OutboxWorker:
 
     async def scan_reminders(self, now: dt.datetime | None = None) -> int:
         """Owe one reminder for each running clock past its 75 % mark or its due time
-        (DESIGN §4), in the holding tier's queue channel, mentioning the assignee or the
+        (each sent once), in the holding tier's queue channel, mentioning the assignee or the
         queue. Returns how many were newly enqueued."""
         now = now or self.clock()
         enqueued = 0

@@ -1,4 +1,4 @@
-"""The command-text parser shared by every slash command (DESIGN.md §5).
+"""The command-text parser shared by every slash command.
 
 Text is split on whitespace; quoting is not needed. Each value parser either returns the
 typed value or raises :class:`~bot.errors.UserError` with one of these stable message keys

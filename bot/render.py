@@ -1,7 +1,7 @@
 """The product's one Jinja environment: Slack-safe text rendering and UI message i18n.
 
 Rendering
-    Templates live under ``templates/`` at the project root and render *strings* (Slack
+    Templates live under ``templates/`` (installed as ``bot.templates``) and render *strings* (Slack
     mrkdwn), never Block Kit JSON. The environment is sandboxed, uses ``StrictUndefined``
     (a missing variable is an error, not an empty string) and escapes every ``{{ … }}``
     value for Slack: only ``&``, ``<`` and ``>`` become entities. HTML autoescaping
@@ -54,6 +54,8 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from bot import resources
+
 __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
@@ -70,7 +72,7 @@ __all__ = [
 
 LOCALES = ("en", "fr")
 DEFAULT_LOCALE = "en"
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = resources.templates_dir()
 
 ELLIPSIS = "…"
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})

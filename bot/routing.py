@@ -1,4 +1,25 @@
-"""Tier rules R1–R7 (DESIGN.md §3) as plain decisions over domain objects.
+"""Tier rules R1–R7 as plain decisions over domain objects.
+
+The product's rules, by the labels the code refers to:
+
+- R1 intake: a customer's ticket goes to the partner holding ``file_support_requests``
+  on the EA (the one the license was sold through, if several); with none, to the vendor.
+- R2 MSP: an MSP's end customer never reaches the vendor, nor the vendor it.
+- R3 first line: the partner answers usage questions, identifies, checks known issues
+  and reproduces; escalating says what was done.
+- R4 who escalates: only a partner ATC escalates to the vendor, and sets the severity.
+- R5 entitlement gate: a technical escalation needs an active contract on the EA that
+  covers the product; sev1 needs a 24×7 level; NFR and OEM keys carry no vendor support.
+- R6 business queue: contract, usage, billing and order questions go to the vendor's
+  business queue from any partner contact; a customer's go to its partner.
+- R7 hand-back: a vendor engineer gives a ticket back to the partner, with a reason.
+- R8 visibility: each sees its own EAs and tickets (partners: by grant, within its
+  permissions; vendors: theirs at vendor tier); anything else reads as nonexistent.
+- R9 notifications: the customer hears of every status change and of partners added
+  to or removed from its EAs.
+- R10 superuser: moving the role to a partner contact needs the current superuser's
+  confirmation.
+- R11 orders: ``/ea lookup`` finds a customer's EAs (all of them) before an order.
 
 Nothing here reads the database or talks to Slack: callers load what a rule needs and
 act on the answer. A refusal is raised as a :class:`~bot.errors.UserError` whose key

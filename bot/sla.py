@@ -4,6 +4,10 @@ Pure functions, no database and no Slack. Instants go in and come out as timezon
 UTC datetimes; a calendar's opening hours are read in its own timezone's wall clock, one
 local day at a time, so weekends, nights and daylight-saving changes fall out naturally.
 
+Public holidays come from the ``holidays`` package (its own tables, no network), by
+country and optional subdivision, plus explicit closed dates; a closed day has no open
+window at all. A 24×7 calendar is open on holidays too.
+
 Working time is kept as exact ``timedelta`` (whole microseconds) inside this module, so
 adding minutes and measuring them back agree exactly; the public API speaks float minutes.
 """
@@ -16,8 +20,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import ClassVar, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holiday_tables
 
 DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MINUTES_PER_DAY: Final = 24 * 60
@@ -124,25 +131,77 @@ def _minute_of_day(hhmm: str, spec: str, *, closing: bool) -> int:
 
 
 @dataclass(frozen=True)
+class Holidays:
+    """Days closed whatever the weekly hours say: the public holidays of ``country`` (an
+    ISO 3166 code, e.g. FR) and its ``subdivision`` (e.g. a French département, a US
+    state), and the explicit ``closed`` dates. Dates are local dates of the calendar."""
+
+    country: str | None = None
+    subdivision: str | None = None
+    closed: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.subdivision is not None and self.country is None:
+            raise ValueError("a holiday subdivision needs its country")
+        if self.country is not None:
+            _public_holidays(self.country, self.subdivision)  # raises if unknown
+
+    def is_closed(self, day: date) -> bool:
+        if day in self.closed:
+            return True
+        return self.country is not None and day in _public_holidays(self.country, self.subdivision)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.country:
+            parts.append(self.country + (f"-{self.subdivision}" if self.subdivision else ""))
+        parts.extend(day.isoformat() for day in sorted(self.closed))
+        return ", ".join(parts)
+
+
+NO_HOLIDAYS: Final = Holidays()
+
+
+@cache
+def _public_holidays(country: str, subdivision: str | None) -> holiday_tables.HolidayBase:
+    """The package's table for a country; it fills in each year when first asked."""
+    try:
+        return holiday_tables.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError:
+        if subdivision is not None and country in holiday_tables.list_supported_countries():
+            raise ValueError(f"unknown subdivision {subdivision!r} of {country}") from None
+        raise ValueError(f"no public holidays known for country {country!r}") from None
+
+
+def public_holiday(day: date, country: str, subdivision: str | None = None) -> str | None:
+    """The name of the public holiday on ``day``, if it is one."""
+    name = _public_holidays(country, subdivision).get(day)
+    return str(name) if name else None
+
+
+@dataclass(frozen=True)
 class Calendar:
-    """Business hours read in one timezone (the responding organization's)."""
+    """Business hours read in one timezone (the responding organization's), closed on
+    its holidays."""
 
     tz: ZoneInfo
     hours: BusinessHours
+    holidays: Holidays = NO_HOLIDAYS
 
     ALWAYS: ClassVar[Calendar]
 
     @classmethod
-    def of(cls, spec: str, tz_name: str) -> Calendar:
+    def of(cls, spec: str, tz_name: str, holidays: Holidays = NO_HOLIDAYS) -> Calendar:
         hours = parse_business_hours(spec)
         try:
             tz = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
             raise ValueError(f"unknown timezone {tz_name!r}") from None
-        return cls(tz, hours)
+        return cls(tz, hours, holidays)
 
     def __str__(self) -> str:
-        return f"{self.hours} {self.tz.key}"
+        closed = str(self.holidays)
+        return f"{self.hours} {self.tz.key}" + (f", closed {closed}" if closed else "")
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` (aware) falls inside opening hours; a window is half-open, so
@@ -158,7 +217,9 @@ class Calendar:
         # this day's midnight, so none can still be open at ``since``.
         day = since.astimezone(self.tz).date()
         while True:
-            if day.weekday() in self.hours.days:
+            if day.weekday() in self.hours.days and (
+                self.hours.always or not self.holidays.is_closed(day)
+            ):
                 opens = max(_local_instant(self.tz, day, self.hours.start), since)
                 closes = _local_instant(self.tz, day, self.hours.end)
                 if closes > opens:

@@ -224,9 +224,9 @@ class _Cache:
         if tier is Tier.PARTNER and ticket.partner is not None:
             partner = await self.org(ticket.partner)
             if partner is not None:
-                return sla.Calendar.of(partner.business_hours, partner.timezone)
+                return sla.Calendar.of(partner.business_hours, partner.timezone, partner.holidays)
         vendor = await self.vendor(ticket.vendor)
-        return sla.Calendar.of(vendor.business_hours, vendor.timezone)
+        return sla.Calendar.of(vendor.business_hours, vendor.timezone, vendor.holidays)
 
     async def tier_locale(self, tier: Tier, ticket: Ticket) -> str:
         org_id = ticket.partner if tier is Tier.PARTNER and ticket.partner else ticket.vendor

@@ -7,8 +7,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +28,7 @@ from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
 from bot.tickets import release_lapsed_grants
-from handlers import guard, middleware, register_handlers
+from handlers import guard, lifecycle, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
 
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024  # Slack's payloads are far smaller; refuse anything bigger
 REMINDER_SCAN_SECONDS = 30.0
+# On SIGTERM/SIGINT: how long requests in flight, then the outbox worker's and the
+# reminder scanner's current rounds, may take to finish before the process stops anyway.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def _json_response(payload: dict[str, Any]) -> BoltResponse:
@@ -50,13 +56,14 @@ def build_app(
     settings = services.settings
     if client is None:
         client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
-    app = AsyncApp(
+    app = lifecycle.ObservedApp(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    lifecycle.attach(app, services)  # counts and logs every request, even those refused
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
     register_handlers(app)
@@ -67,8 +74,10 @@ def build_app(
     ) -> BoltResponse | None:
         locale = request.context.get("locale") or settings.default_locale
         if isinstance(error, UserError):
+            lifecycle.set_outcome(request.context, lifecycle.REFUSED)
             text = error_text(error, locale)
         else:
+            lifecycle.set_outcome(request.context, lifecycle.FAILED)
             reference = uuid.uuid4().hex[:10]
             log.error("unexpected error %s", reference, exc_info=error)
             text = t("errors.unexpected", locale, correlation_id=reference)
@@ -124,16 +133,21 @@ class BackgroundWork:
             asyncio.create_task(self._scan_reminders()),
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop after the current round of each; a round still running after ``grace``
+        seconds is cancelled (a claimed outbox entry then goes back when its lease ends)."""
         self.stop_event.set()
-        for task in self.tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5)
+        if self.tasks:
+            _done, late = await asyncio.wait(self.tasks, timeout=grace)
+            for task in late:
+                log.warning("background task still busy after %.0f s: cancelled", grace)
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
 
 
 def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Application:
-    """The HTTP endpoint: ``POST /slack/events`` and ``GET /healthz``."""
+    """The HTTP endpoint: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``."""
 
     # Bolt keeps the secret it checks with; the raw-bytes check uses the same one.
     signing_secret = str(getattr(app, "_signing_secret", "") or "")
@@ -142,12 +156,17 @@ def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Appl
         bolt_response = await guard.from_http(app, request, signing_secret=signing_secret)
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     web_application = web.Application(client_max_size=MAX_BODY_BYTES)
     web_application.router.add_post("/slack/events", events)
-    web_application.router.add_get("/healthz", healthz)
+    state = lifecycle.find(app)
+    if state is not None:
+        lifecycle.add_routes(web_application, state)
+    else:
+        # A plain Bolt app (the benchmarks' bare one) has no store to check: alive is all.
+        async def alive(_request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        web_application.router.add_get("/healthz", alive)
     if background is not None:
 
         async def start_background(_app: web.Application) -> None:
@@ -168,31 +187,104 @@ async def prepare(settings: Settings) -> Services:
     return Services(store=store, settings=settings)
 
 
-async def serve(settings: Settings) -> None:
-    """Run the bot until interrupted: Socket Mode with an app token, else HTTP."""
+def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """Set ``stop`` on SIGTERM or SIGINT; returns the undo."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, stop.set)
+
+    def undo() -> None:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+    return undo
+
+
+async def _drain(app: AsyncApp, deadline: float) -> None:
+    """Turn new requests away, then wait (until ``deadline``) for those in flight, and
+    for what they started after their acknowledgement."""
+    state = lifecycle.lifecycle_of(app)
+    state.draining = True
+    if not await state.wait_idle(max(deadline - time.monotonic(), 0.0)):
+        log.warning("shutdown: %d request(s) still in flight, stopping anyway", state.in_flight)
+    await middleware.wait_background(max(deadline - time.monotonic(), 0.0))
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until SIGTERM or SIGINT (or ``stop``): Socket Mode with an app token,
+    else HTTP. Then shut down gracefully: stop accepting, let requests in flight finish
+    (bounded by SHUTDOWN_GRACE_SECONDS), stop the outbox worker and the reminder scanner
+    after their current round, close the database."""
     settings.require_slack()
     services = await prepare(settings)
     app = build_app(services)
     background = BackgroundWork(services, app.client)
     where = services.store.url.render_as_string(hide_password=True)
-    if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        log.info("starting in Socket Mode; database %s", where)
-        background.start()
-        try:
-            await AsyncSocketModeHandler(app, settings.app_token).start_async()
-        finally:
-            await background.stop()
-            await services.store.dispose()
-        return
-    runner = web.AppRunner(web_app(app, background))
-    await runner.setup()
-    site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
-    await site.start()
-    log.info("listening on port %d at /slack/events (HTTP mode); database %s", settings.port, where)
+    stop = stop or asyncio.Event()
+    undo_signals = _on_signals(stop)
     try:
-        await asyncio.Event().wait()
+        if settings.socket_mode:
+            await _serve_socket_mode(settings, app, background, stop, where)
+        else:
+            await _serve_http(settings, app, background, stop, where)
+    finally:
+        undo_signals()
+        await services.store.dispose()
+    log.info("stopped")
+
+
+async def _serve_http(
+    settings: Settings, app: AsyncApp, background: BackgroundWork, stop: asyncio.Event, where: str
+) -> None:
+    # aiohttp's cleanup stops listening, then waits up to shutdown_timeout for the
+    # requests being handled; the background work stops on the app's cleanup after.
+    runner = web.AppRunner(web_app(app, background), shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
+        await site.start()
+        log.info(
+            "listening on port %d at /slack/events (HTTP mode); database %s", settings.port, where
+        )
+        await stop.wait()
+        log.info("shutting down: no new requests, finishing those in flight")
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        await site.stop()
+        await _drain(app, deadline)
     finally:
         await runner.cleanup()
-        await services.store.dispose()
+
+
+async def _serve_socket_mode(
+    settings: Settings, app: AsyncApp, background: BackgroundWork, stop: asyncio.Event, where: str
+) -> None:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    ops_runner: web.AppRunner | None = None
+    if settings.port_set:
+        # Socket Mode needs no HTTP endpoint; operators still need health and metrics.
+        ops_app = web.Application()
+        lifecycle.add_routes(ops_app, lifecycle.lifecycle_of(app))
+        ops_runner = web.AppRunner(ops_app, shutdown_timeout=1.0)
+        await ops_runner.setup()
+        await web.TCPSite(ops_runner, host="0.0.0.0", port=settings.port).start()
+    handler = AsyncSocketModeHandler(app, settings.app_token)
+    try:
+        await handler.connect_async()
+        background.start()
+        log.info(
+            "connected in Socket Mode; database %s%s",
+            where,
+            f"; /healthz and /metrics on port {settings.port}" if ops_runner else "",
+        )
+        await stop.wait()
+        log.info("shutting down: no new requests, finishing those in flight")
+        # Envelopes arriving now are not acknowledged, so Slack delivers them elsewhere;
+        # those in flight still send their acknowledgement before the socket closes.
+        await _drain(app, time.monotonic() + SHUTDOWN_GRACE_SECONDS)
+    finally:
+        await handler.close_async()
+        await background.stop()
+        if ops_runner is not None:
+            await ops_runner.cleanup()

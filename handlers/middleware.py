@@ -22,6 +22,7 @@ from bot.config import LOCALES
 from bot.render import t
 from bot.store import directory as directory_db
 from bot.visibility import Actor, load_actor
+from handlers.lifecycle import UNKNOWN_USER, set_outcome
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,15 @@ def background(coro: Coroutine[Any, Any, Any]) -> None:
     task.add_done_callback(_background.discard)
 
 
+async def wait_background(within: float) -> bool:
+    """Wait for the work started after acknowledgements (at shutdown), ``within`` seconds
+    at most; False when some is still running then."""
+    if not _background:
+        return True
+    _done, late = await asyncio.wait(set(_background), timeout=within)
+    return not late
+
+
 def ephemeral_response(text: str) -> BoltResponse:
     return BoltResponse(
         status=200,
@@ -161,6 +171,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context["locale"] = locale
         if actor is None:
             log.info("unknown Slack user %s (%s)", user_id, email or "no email")
+            set_outcome(context, UNKNOWN_USER)
             message = t("errors.unknown_contact", locale, email=email)
             if body.get("command"):
                 return ephemeral_response(message)

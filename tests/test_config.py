@@ -1,4 +1,4 @@
-"""Settings (DESIGN.md §6): defaults, the .env file, and errors that name the variable."""
+"""Settings: defaults, the .env file, and errors that name the variable."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ NAMES = {
     "PORT",
     "SUPPORTBOT_DATABASE_URL",
     "SUPPORTBOT_DEFAULT_LOCALE",
+    "SUPPORTBOT_LOG_FORMAT",
+    "SUPPORTBOT_OUTBOX_STUCK_SECONDS",
 }
 
 
@@ -243,3 +245,29 @@ def test_secrets_stay_out_of_the_printed_settings() -> None:
     )
     printed = repr(settings)
     assert "secret" not in printed and settings.bot_token == "xoxb-123-secret"
+
+
+def test_log_format_and_outbox_threshold() -> None:
+    assert (settings().log_format, settings().outbox_stuck_seconds) == ("text", 300)
+    got = settings(SUPPORTBOT_LOG_FORMAT="JSON", SUPPORTBOT_OUTBOX_STUCK_SECONDS="60")
+    assert (got.log_format, got.outbox_stuck_seconds) == ("json", 60)
+
+
+def test_a_bad_log_format() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings(SUPPORTBOT_LOG_FORMAT="xml")
+    assert str(info.value) == "SUPPORTBOT_LOG_FORMAT must be one of text, json, not 'xml'"
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_bad_outbox_threshold(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings(SUPPORTBOT_OUTBOX_STUCK_SECONDS=value)
+    assert str(info.value).startswith("SUPPORTBOT_OUTBOX_STUCK_SECONDS must be")
+
+
+def test_port_given_or_not() -> None:
+    # Socket Mode serves /healthz and /metrics only on a port given explicitly.
+    assert not settings().port_set
+    assert settings(PORT="3000").port_set
+    assert not settings(PORT=" ").port_set

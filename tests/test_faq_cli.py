@@ -1,4 +1,4 @@
-"""`supportbot faq "<question>" [--locale] --json` (DESIGN.md §7)."""
+"""`supportbot faq "<question>" [--locale] --json`: slug, score, alternatives."""
 
 from __future__ import annotations
 

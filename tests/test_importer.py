@@ -1,4 +1,4 @@
-"""``supportbot import`` (DESIGN.md §8): all or nothing, every refusal names its path.
+"""``supportbot import``: all or nothing, every refusal names its path.
 
 Every refusal is checked twice: the exact errors, and that no table changed.
 Runs on SQLite, and on PostgreSQL with ``SUPPORTBOT_TEST_DATABASE=postgres``.

@@ -1,4 +1,4 @@
-"""Several bot instances on one database (DESIGN.md §4, §11, §12).
+"""Several bot instances on one database: unique numbers, nothing lost, nothing twice.
 
 Two real Bolt apps (``handlers.app.build_app``), each with its own ``Services`` and
 ``Store`` (its own connection pool), served on two loopback ports, one fake Slack. Signed

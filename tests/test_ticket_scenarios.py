@@ -1,6 +1,6 @@
 """Ticket scenarios over HTTP: the real Bolt app, signed Slack requests, the fake Web API.
 
-Each scenario checks what the contract makes observable (DESIGN.md §5): the ephemeral
+Each scenario checks what the contract makes observable: the ephemeral
 ack, the posts to each tier's queue channel, the customer's DM, and that a refusal
 changes nothing.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from sqlalchemy import insert, select, update
@@ -9,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Contact, Organization, OrgKind, PartnerType, Role, Vendor
+from bot.sla import NO_HOLIDAYS, Holidays
 from bot.store import tables as t
 from bot.text import fold, normalize_email
 
@@ -23,6 +25,18 @@ def _org(row: RowMapping) -> Organization:
         timezone=row["timezone"],
         business_hours=row["business_hours"],
         queue_channel=row["queue_channel"],
+        holidays=_holidays(row),
+    )
+
+
+def _holidays(row: RowMapping) -> Holidays:
+    closed = row["closed_dates"] or []
+    if row["holiday_country"] is None and not closed:
+        return NO_HOLIDAYS
+    return Holidays(
+        country=row["holiday_country"],
+        subdivision=row["holiday_subdivision"],
+        closed=frozenset(dt.date.fromisoformat(day) for day in closed),
     )
 
 
@@ -35,6 +49,7 @@ def _vendor(row: RowMapping) -> Vendor:
         severity_labels={int(k): str(v) for k, v in row["severity_labels"].items()},
         timezone=row["timezone"],
         business_hours=row["business_hours"],
+        holidays=_holidays(row),
     )
 
 
@@ -69,6 +84,9 @@ async def insert_organization(conn: AsyncConnection, /, *, org: Organization) ->
             timezone=org.timezone,
             business_hours=org.business_hours,
             queue_channel=org.queue_channel,
+            holiday_country=org.holidays.country,
+            holiday_subdivision=org.holidays.subdivision,
+            closed_dates=sorted(day.isoformat() for day in org.holidays.closed) or None,
         )
     )
 
@@ -85,6 +103,7 @@ async def insert_vendor(conn: AsyncConnection, /, *, vendor: Vendor, locale: str
             timezone=vendor.timezone,
             business_hours=vendor.business_hours,
             queue_channel=vendor.queue_channel,
+            holidays=vendor.holidays,
         ),
     )
     await conn.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -15,9 +14,10 @@ from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot import resources
 from bot.store import tables as t
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = resources.migrations_dir()
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables of the whole domain (DESIGN.md §2).
+"""SQLAlchemy Core tables of the whole domain.
 
 The schema itself is created and upgraded by the Alembic migrations beside this file;
 these definitions are what queries are written against (and what autogenerate compares).
@@ -74,6 +74,11 @@ organizations = Table(
     Column("timezone", String(64), nullable=False, default="UTC"),
     Column("business_hours", String(64), nullable=False, default="mon-fri 09:00-18:00"),
     Column("queue_channel", String(32)),
+    # Days the calendar is closed: a country's public holidays (ISO code, optional
+    # subdivision) and explicit dates (a JSON list of YYYY-MM-DD).
+    Column("holiday_country", String(8)),
+    Column("holiday_subdivision", String(16)),
+    Column("closed_dates", JSON),
 )
 
 # Vendor-only settings; a vendor is also a row of organizations (kind=vendor).
@@ -304,7 +309,7 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | sent | dead
+    Column("status", String(16), nullable=False, default="pending"),  # pending|sent|dead|dropped
     Column("claimed_by", String(64)),
     Column("claimed_until", UTCDateTime),
     Column("sent_at", UTCDateTime),

@@ -1,0 +1,215 @@
+"""What operators see of a running app: one log line and metrics per request, /healthz,
+/metrics, and the requests in flight that a shutdown waits for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.store import operations as operations_db
+from handlers.services import Services
+
+log = logging.getLogger("supportbot.requests")
+
+HEALTH_TIMEOUT = 2.0  # seconds the database may take to answer a health check
+# Outcomes the error handler and the middleware record in the request's context.
+OUTCOME_KEY = "outcome"
+OK, REFUSED, FAILED, UNKNOWN_USER = "ok", "refused", "error", "unknown_user"
+
+
+class Lifecycle:
+    """The operational state of one app: its metrics, the requests being handled, and
+    whether it is shutting down (then new requests are turned away)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.metrics = Metrics()
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self, within: float) -> bool:
+        """Wait until no request is in flight; False when ``within`` seconds came first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+
+_LIFECYCLES: weakref.WeakKeyDictionary[AsyncApp, Lifecycle] = weakref.WeakKeyDictionary()
+
+
+def lifecycle_of(app: AsyncApp) -> Lifecycle:
+    return _LIFECYCLES[app]
+
+
+def find(app: AsyncApp) -> Lifecycle | None:
+    """The app's operational state, if it has one (apps built by ``build_app`` do)."""
+    return _LIFECYCLES.get(app)
+
+
+def command_name(body: dict[str, Any]) -> str:
+    """What a request is, in few enough values to be a metric label: the slash command,
+    ``event:<type>``, or the interaction type (``block_actions``, ``view_submission``…)."""
+    command = body.get("command")
+    if isinstance(command, str) and command.startswith("/"):
+        return command[:40]
+    kind = body.get("type")
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        return f"event:{str(event.get('type') or 'unknown')[:40]}"
+    return str(kind or "unknown")[:40]
+
+
+def set_outcome(context: AsyncBoltContext, outcome: str) -> None:
+    context[OUTCOME_KEY] = outcome
+
+
+class ObservedApp(AsyncApp):
+    """The Bolt app, each dispatch counted in flight (or turned away while the process
+    shuts down), then logged and measured once acknowledged. Bolt's middleware cannot
+    wrap the rest of the chain, and both transports (HTTP, Socket Mode) go through
+    ``async_dispatch``, so this is where a request begins and ends."""
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        state = _LIFECYCLES.get(self)
+        if state is None:
+            return await super().async_dispatch(req)
+        if state.draining:
+            # Not acknowledged: Slack gives up on this instance (HTTP) or delivers the
+            # envelope again elsewhere (Socket Mode).
+            return BoltResponse(status=503, body="shutting down")
+        started = time.perf_counter()
+        state.enter()
+        response: BoltResponse | None = None
+        try:
+            response = await super().async_dispatch(req)
+            return response
+        finally:
+            state.leave()
+            _record(state, req, response, time.perf_counter() - started)
+
+
+def attach(app: AsyncApp, services: Services) -> Lifecycle:
+    """Give ``app`` (an :class:`ObservedApp`) its operational state."""
+    lifecycle = Lifecycle(services)
+    _LIFECYCLES[app] = lifecycle
+    return lifecycle
+
+
+def _record(
+    lifecycle: Lifecycle, req: AsyncBoltRequest, response: BoltResponse | None, seconds: float
+) -> None:
+    body = req.body if isinstance(req.body, dict) else {}
+    if body.get("type") == "url_verification":
+        return
+    team, user = req.context.team_id, req.context.user_id
+    outcome = req.context.get(OUTCOME_KEY)
+    if response is not None and response.status == 401:
+        # Unauthenticated: nothing in the body can be trusted, not even as a label.
+        command, outcome, team, user = "unauthenticated", "rejected", None, None
+    else:
+        command = command_name(body)
+    if outcome is None:
+        if response is None:
+            outcome = FAILED
+        elif response.status == 200:
+            outcome = OK
+        else:
+            outcome = f"http_{response.status}"
+    lifecycle.metrics.observe_request(command, outcome, seconds)
+    # Ids and names only: never the text typed, nor anything secret.
+    log.info(
+        "request",
+        extra={
+            "fields": {
+                "team": team,
+                "user": user,
+                "command": command,
+                "outcome": outcome,
+                "latency_ms": round(seconds * 1000, 1),
+            }
+        },
+    )
+
+
+# --------------------------------------------------------------------------- routes
+
+
+async def health(lifecycle: Lifecycle) -> tuple[int, dict[str, Any]]:
+    """(status, JSON body) of /healthz: 200 when the database answers and the outbox
+    is moving; else 503 with a short reason."""
+    if lifecycle.draining:
+        return 503, {"ok": False, "reason": "shutting down"}
+    services = lifecycle.services
+    now = services.clock()
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), services.store.read() as conn:
+            await operations_db.ping(conn)
+            figures = await operations_db.figures(conn, now=now)
+    except Exception as exc:  # any failure to read means the same to a load balancer
+        logging.getLogger(__name__).warning("health check: database unavailable: %r", exc)
+        return 503, {"ok": False, "reason": "database unavailable"}
+    age = figures.oldest_due_age(now)
+    body: dict[str, Any] = {
+        "ok": True,
+        "outbox_pending": figures.outbox_pending,
+        "outbox_dead": figures.outbox_dead,
+        "outbox_oldest_due_age_seconds": round(age, 1),
+    }
+    limit = services.settings.outbox_stuck_seconds
+    if age > limit:
+        body.update(
+            ok=False, reason=f"outbox stuck: an entry due {age:.0f} s ago (limit {limit} s)"
+        )
+        return 503, body
+    return 200, body
+
+
+async def metrics_text(lifecycle: Lifecycle) -> bytes:
+    services = lifecycle.services
+    now = services.clock()
+    figures: operations_db.Figures | None = None
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), services.store.read() as conn:
+            figures = await operations_db.figures(conn, now=now)
+    except Exception as exc:  # the request figures are still worth serving
+        logging.getLogger(__name__).warning("metrics: database unavailable: %r", exc)
+    return lifecycle.metrics.exposition(figures, now)
+
+
+def add_routes(web_application: web.Application, lifecycle: Lifecycle) -> None:
+    """``GET /healthz`` and ``GET /metrics``."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        status, body = await health(lifecycle)
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=await metrics_text(lifecycle), headers={"Content-Type": CONTENT_TYPE}
+        )
+
+    web_application.router.add_get("/healthz", healthz)
+    web_application.router.add_get("/metrics", metrics)
