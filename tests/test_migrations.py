@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from bot.domain import License, LicenseType
@@ -43,7 +44,11 @@ async def test_upgrade_from_the_first_schema_fills_the_folded_product_names(
             )
         )
     await store.migrate()
-    assert await store.schema_revision() == "0002"
+    def head(sync_conn: Connection) -> str | None:
+        return ScriptDirectory.from_config(alembic_config(sync_conn)).get_current_head()
+
+    async with store.engine.connect() as conn:
+        assert await store.schema_revision() == await conn.run_sync(head)
     async with store.read() as conn:
         found = await accounts_db.list_licenses(conn, ea="123456789", product="eclair")
     assert [lic.key for lic in found] == ["K-1"]
