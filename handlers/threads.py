@@ -96,6 +96,9 @@ async def _intake(
     thread_ts = message.get("thread_ts")
     if not ts or (thread_ts and thread_ts != ts):
         raise UserError("threads.not_top_level")
+    if by is not None and by.org.id not in (link.org, link.partner):
+        log.info("message %s in %s: %s is not of its customer", ts, channel, by.email)
+        return None, None
     author = await _person(services, client, message.get("user"))
     # The customer's own message is theirs; a partner's reaction or shortcut on it opens
     # it in the customer's name when the author is one of theirs.
