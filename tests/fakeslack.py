@@ -202,6 +202,10 @@ class FakeSlack:
         fault = _Fault(status=status, error=error or default_error, retry_after=retry_after)
         self._faults.setdefault(method, deque()).extend(fault for _ in range(times))
 
+    def heal(self) -> None:
+        """Slack is back: the faults still queued by `fail_next` are dropped."""
+        self._faults.clear()
+
     def delay(self, method: str, seconds: float) -> None:
         """Answers every later call to `method` only after `seconds` (0 removes the delay).
 

@@ -44,6 +44,7 @@ async def test_upgrade_from_the_first_schema_fills_the_folded_product_names(
             )
         )
     await store.migrate()
+
     def head(sync_conn: Connection) -> str | None:
         return ScriptDirectory.from_config(alembic_config(sync_conn)).get_current_head()
 

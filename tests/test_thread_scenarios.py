@@ -450,3 +450,21 @@ async def test_partner_admins_link_and_unlink_channels(bot_app):
     async with bot_app.store.read() as conn:
         actions = [e.action for e in await audit_db.entries(conn, limit=100) if e.actor == SOPHIE]
     assert actions.count("channel.link") == 1 and actions.count("channel.unlink") == 1
+
+
+async def test_relays_survive_a_web_api_outage_once_each_and_in_order(bot_app):
+    ts = await acme_ticket(bot_app)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    bot_app.fake.fail_next("chat.postMessage", status=500, times=4)
+    bot_app.fake.fail_next("chat.postMessage", status=429, retry_after=2)
+    for n in (1, 2, 3):
+        response, _ = await bot_app.requests.message(
+            ACME_CH, u(ALICE), f"Update number {n}", thread_ts=ts
+        )
+        assert response.status == 200
+    await settle(bot_app)
+    assert bot_app.fake.faulted, "the outage was hit"
+    relayed = [x for x in thread_texts(bot_app, NUAGE_Q, partner_ts) if "Update number" in x]
+    assert [x.rsplit(" ", 1)[-1] for x in relayed] == ["1", "2", "3"]
+    kinds = [e.kind for e in await events(bot_app.store, 1)]
+    assert kinds.count("customer_message") == 3
