@@ -283,10 +283,20 @@ async def handle_pick_ea(
 
 
 async def _shortcut_reply(
-    body: dict[str, Any], actor: Actor, store: Store, now: dt.datetime, *, to_vendor: bool
+    body: dict[str, Any],
+    actor: Actor,
+    store: Store,
+    now: dt.datetime,
+    *,
+    to_vendor: bool,
+    bot_user_id: str | None,
 ) -> str:
     channel = str((body.get("channel") or {}).get("id") or "")
     message = body.get("message") or {}
+    if message.get("bot_id") or (bot_user_id and message.get("user") == bot_user_id):
+        # The bot's copies name their authors as the partner sees them (a vendor's
+        # engineer, say): passing one on would show the customer what R2 hides.
+        raise UserError("threads.shortcut_on_bot_message")
     thread_ts = message.get("thread_ts")
     found = (
         await conversations.thread_ticket(store, channel=channel, thread_ts=str(thread_ts))
@@ -306,6 +316,7 @@ async def _shortcut_reply(
 async def handle_reply_shortcut(
     ack: AsyncAck,
     body: dict[str, Any],
+    context: AsyncBoltContext,
     actor: Actor,
     store: Store,
     locale: str,
@@ -316,7 +327,9 @@ async def handle_reply_shortcut(
     message goes to the customer's (or the vendor's) thread."""
     to_vendor = body.get("callback_id") == ThreadIds.REPLY_TO_VENDOR
     async with clicked(ack, respond, locale):
-        text = await _shortcut_reply(body, actor, store, now, to_vendor=to_vendor)
+        text = await _shortcut_reply(
+            body, actor, store, now, to_vendor=to_vendor, bot_user_id=context.bot_user_id
+        )
         await respond(text=text, response_type="ephemeral", replace_original=False)
 
 

@@ -55,6 +55,8 @@ def queue_post(bot: BotUnderTest, channel: str) -> Call:
 def post_ts(bot: BotUnderTest, call: Call) -> str:
     """The ts Slack gave a post (the fake records the answer in its channel history)."""
     channel = str(call.args["channel"])
+    if channel.startswith("U"):
+        channel = bot.fake.dm_channel(channel)  # a post to a person lands in the bot's DM
     for message in bot.fake.messages.get(channel, []):
         if message.get("user") == BOT_USER_ID and message["text"] == call.args["text"]:
             return str(message["ts"])
@@ -468,3 +470,60 @@ async def test_relays_survive_a_web_api_outage_once_each_and_in_order(bot_app):
     assert [x.rsplit(" ", 1)[-1] for x in relayed] == ["1", "2", "3"]
     kinds = [e.kind for e in await events(bot_app.store, 1)]
     assert kinds.count("customer_message") == 3
+
+
+async def test_without_a_channel_the_customer_thread_is_the_bots_direct_message(bot_app):
+    # Opened by the partner for ACME: Alice hears of it by DM, and that DM is her thread.
+    ack_text(await bot_app.command("/ticket", "new ea:411023871 Datastore almost full", as_=LEA))
+    await settle(bot_app)
+    dm = bot_app.fake.dm_channel(u(ALICE))
+    [notice] = [c for c in bot_app.fake.posts(u(ALICE))]
+    notice_ts = post_ts(bot_app, notice)
+    ack_text(await bot_app.command("/ticket", "reply T-1 We are adding capacity tonight", as_=LEA))
+    await settle(bot_app)
+    assert any("adding capacity" in x for x in thread_texts(bot_app, dm, notice_ts))
+    await say(bot_app, dm, ALICE, "Thanks, go ahead", thread_ts=notice_ts)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    assert any("Thanks, go ahead" in x for x in thread_texts(bot_app, NUAGE_Q, partner_ts))
+
+
+async def test_a_first_reply_to_a_customer_who_opened_by_command_starts_a_dm_thread(bot_app):
+    ack_text(await bot_app.command("/ticket", "new ea:411023871 Snapshot stuck", as_=ALICE))
+    await settle(bot_app)
+    assert bot_app.fake.posts(u(ALICE)) == []  # her own ack told her
+    ack_text(await bot_app.command("/ticket", "reply T-1 Which VM is it?", as_=LEA))
+    await settle(bot_app)
+    [first] = bot_app.fake.posts(u(ALICE))
+    assert "Which VM is it?" in first.args["text"] and not first.args.get("thread_ts")
+    ack_text(await bot_app.command("/ticket", "reply T-1 And since when?", as_=LEA))
+    await settle(bot_app)
+    dm = bot_app.fake.dm_channel(u(ALICE))
+    assert any("since when" in x for x in thread_texts(bot_app, dm, post_ts(bot_app, first)))
+
+
+async def test_the_bots_own_copies_cannot_be_passed_on_by_shortcut(bot_app):
+    message = await say(
+        bot_app, LUMIERE_CH, MANON, f"{MENTION} sev2 product:foundation Upgrade stuck"
+    )
+    ack_text(await bot_app.command("/escalate", "T-1 Reproduced in the lab", as_=INES))
+    await settle(bot_app)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, PIXEL_Q))
+    vendor_ts = post_ts(bot_app, queue_post(bot_app, VMW_Q))
+    await say(bot_app, VMW_Q, EOIN, "Known VMware precheck bug", thread_ts=vendor_ts)
+    [relay] = [c for c in bot_app.fake.thread(PIXEL_Q, partner_ts) if "precheck" in c.args["text"]]
+    copy = {
+        "type": "message",
+        "user": BOT_USER_ID,
+        "bot_id": "BBOT",
+        "text": relay.args["text"],
+        "ts": post_ts(bot_app, relay),
+        "thread_ts": partner_ts,
+    }
+    response = await bot_app.requests.message_shortcut(
+        u(INES), ThreadIds.REPLY_TO_CUSTOMER, PIXEL_Q, copy
+    )
+    await settle(bot_app)
+    [refusal] = bot_app.fake.responses(response.response_name)
+    assert "/ticket reply" in refusal.args["text"]
+    for text in thread_texts(bot_app, LUMIERE_CH, str(message["ts"])):
+        assert "VMware" not in text and "precheck" not in text
