@@ -14,9 +14,10 @@ Rules of the relays (``bot.conversations`` applies them):
 - what is relayed is escaped (no mention pings anyone, no link markup survives) and
   carries its author's name as its reader may see it: the customer of an MSP never sees
   a vendor's name, only its partner's (R2);
-- status changes are one line in every thread whose reader may see it; the customer's
-  direct messages already carry the status notices, so a direct-message thread gets no
-  second line.
+- a ticket opened from a shared channel's message lives in its threads: each status
+  change is one line in every thread whose reader may see it, and the cards there are
+  updated in place. The customer's direct messages already carry the status notices,
+  so a direct-message thread gets no second line.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import routing
 from bot.blocks import threads as thread_blocks
 from bot.blocks import tickets as ticket_blocks
-from bot.domain import Organization, OrgKind, ThreadSide, Tier
+from bot.domain import Organization, OrgKind, ThreadSide, TicketThread, Tier
 from bot.render import slack_escape, t, truncate
 from bot.store import Store
 from bot.store import directory as directory_db
@@ -249,10 +250,20 @@ def _in_a_channel(channel: str) -> bool:
     return not channel.startswith("D")
 
 
+def lives_in_a_channel(found: dict[ThreadSide, TicketThread]) -> bool:
+    """A ticket opened from a shared channel's message: its conversation is in threads,
+    so its status changes and cards show there. (A ticket opened by command keeps its
+    queue message, updated in place, and the customer's notices.)"""
+    customer = found.get(ThreadSide.CUSTOMER)
+    return customer is not None and _in_a_channel(customer.channel)
+
+
 async def status_changed(change: _Change, previous: str) -> None:
     """One line in every thread of the ticket whose reader may see the change."""
     ticket = change.ticket
     found = await threads_db.threads_of(change.conn, ticket_id=ticket.id)
+    if not lives_in_a_channel(found):
+        return
     partner = await change.partner()
     vendor = await change.cache.vendor(ticket.vendor)
     for side, thread in found.items():
@@ -282,7 +293,7 @@ async def refresh_cards(change: _Change) -> None:
     does not reach: the customer's, and the queue posts of the tiers it has left."""
     ticket = change.ticket
     found = await threads_db.threads_of(change.conn, ticket_id=ticket.id)
-    if not found:
+    if not lives_in_a_channel(found):
         return
     card = await change.card()
     for side, thread in found.items():

@@ -374,6 +374,14 @@ async def test_vendor_answers_reach_the_partner_who_may_relay_them(bot_app):
         for x in thread_texts(bot_app, VMW_Q, vendor_ts)
     )
     assert "vendor_message" in [e.kind for e in await events(bot_app.store, 1)]
+    # A status change at the vendor: one line in each thread, the partner's card updated.
+    ack_text(await bot_app.command("/ticket", "take T-1", as_=EOIN))
+    await settle(bot_app)
+    for channel, thread in ((VMW_Q, vendor_ts), (NUAGE_Q, partner_ts), (ACME_CH, ts)):
+        lines = [x for x in thread_texts(bot_app, channel, thread) if "Eoin Byrne (VMware)" in x]
+        assert any("T-1" in x and "Applied" not in x and "KB" not in x for x in lines), channel
+    updated = {(c.args["channel"], c.args["ts"]) for c in bot_app.fake.calls_to("chat.update")}
+    assert (NUAGE_Q, partner_ts) in updated and (VMW_Q, vendor_ts) in updated
 
 
 async def test_an_msp_customer_sees_only_what_the_partner_relays(bot_app):
