@@ -65,6 +65,12 @@ def post_ts(bot: BotUnderTest, call: Call) -> str:
 
 async def settle(bot: BotUnderTest) -> None:
     """Let the listeners Bolt runs after the ack finish, then deliver what they owe."""
+    await listeners_done()
+    await bot.drain()
+
+
+async def listeners_done() -> None:
+    """Wait for the listeners Bolt runs after the ack (events are processed there)."""
     for _ in range(500):
         running = [
             task
@@ -74,7 +80,6 @@ async def settle(bot: BotUnderTest) -> None:
         if not running:
             break
         await asyncio.sleep(0.01)
-    await bot.drain()
 
 
 async def say(
@@ -467,11 +472,12 @@ async def test_relays_survive_a_web_api_outage_once_each_and_in_order(bot_app):
     partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
     bot_app.fake.fail_next("chat.postMessage", status=500, times=4)
     bot_app.fake.fail_next("chat.postMessage", status=429, retry_after=2)
-    for n in (1, 2, 3):
+    for n in (1, 2, 3):  # written one after the other, while Slack is down
         response, _ = await bot_app.requests.message(
             ACME_CH, u(ALICE), f"Update number {n}", thread_ts=ts
         )
         assert response.status == 200
+        await listeners_done()
     await settle(bot_app)
     assert bot_app.fake.faulted, "the outage was hit"
     relayed = [x for x in thread_texts(bot_app, NUAGE_Q, partner_ts) if "Update number" in x]
