@@ -81,6 +81,8 @@ async def link_channel(
     """``/supportbot channel link <org-id> [customer|escalation]``, typed in the channel:
     a partner admin says whom the channel is shared with."""
     _require_partner_admin(actor)
+    if not channel or channel.startswith("D"):
+        raise UserError("threads.link_in_a_channel", usage=USAGE_CHANNEL)
     if role is not None and role not in {r.value for r in ChannelRole}:
         raise UserError("threads.link_bad_role", usage=USAGE_CHANNEL, value=role)
     async with store.write() as conn:

@@ -281,6 +281,7 @@ async def status_changed(change: _Change, previous: str) -> None:
             previous=previous,
             by=by,
             msp=routing.is_msp(partner) and side is ThreadSide.CUSTOMER,
+            to_customer=side is ThreadSide.CUSTOMER,
             holder=partner.name
             if side is ThreadSide.CUSTOMER and routing.is_msp(partner) and partner
             else (vendor.name if ticket.tier is Tier.VENDOR else (partner.name if partner else "")),

@@ -342,7 +342,7 @@ async def test_a_customer_reply_resumes_a_clock_waiting_on_her(bot_app):
     assert any("Build 22380479" in x for x in partner)
     assert sum("T-1" in x and "attente" in x for x in partner) == 2, partner  # waiting, then back
     customer = thread_texts(bot_app, ACME_CH, ts)
-    assert any("T-1" in x and "attente" in x for x in customer)  # in French, her language
+    assert any("T-1" in x and "attente de votre réponse" in x for x in customer)  # her words
     # and her card in the thread is updated in place
     card_ts = post_ts(bot_app, bot_app.fake.thread(ACME_CH, ts)[0])
     assert any(c.args.get("ts") == card_ts for c in bot_app.fake.calls_to("chat.update"))
