@@ -336,6 +336,13 @@ async def _relay(
     )
     body = t(message, locale, label=label, text=threads.neutralize(text), ticket=change.ticket.ref)
     blocks = None
+    if to is ThreadSide.PARTNER and author.org.id == change.ticket.customer:
+        blocks = [
+            b.to_dict()
+            for b in thread_blocks.relayed_customer_message(
+                body, ticket_id=change.ticket.id, locale=locale
+            )
+        ]
     if vendor_ts is not None and not routing.is_msp(partner):
         blocks = [
             b.to_dict()
@@ -465,14 +472,8 @@ async def reply_to_customer(
     async with store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
-        may = routing.is_partner_of(actor, ticket) or (
-            ticket.partner is None and routing.is_vendor_staff(actor, ticket.vendor)
-        )
-        if not may:
-            raise Forbidden("threads.refuse_reply_customer", ticket=ticket.ref)
+        _check_may_reply_customer(actor, ticket)
         said = _required(text, ticket, usage)
-        if not ticket.status.is_open:
-            raise Conflict("tickets.conflict_note_closed", ticket=ticket.ref)
         if not await _relay(
             change,
             to=ThreadSide.CUSTOMER,
@@ -493,6 +494,24 @@ async def reply_to_customer(
         )
         await change.audit("ticket.reply", to="customer")
         return await change.outcome("threads.replied_to_customer")
+
+
+def _check_may_reply_customer(actor: Actor, ticket: Ticket) -> None:
+    may = routing.is_partner_of(actor, ticket) or (
+        ticket.partner is None and routing.is_vendor_staff(actor, ticket.vendor)
+    )
+    if not may:
+        raise Forbidden("threads.refuse_reply_customer", ticket=ticket.ref)
+    if not ticket.status.is_open:
+        raise Conflict("tickets.conflict_note_closed", ticket=ticket.ref)
+
+
+async def prepare_reply(store: Store, actor: Actor, ticket_id: int, *, now: dt.datetime) -> Ticket:
+    """Before the reply form opens: the same checks as the reply, so a refusal comes at once."""
+    async with store.write() as conn:
+        change = await _begin(conn, actor, ticket_id, now)
+        _check_may_reply_customer(actor, change.ticket)
+        return change.ticket
 
 
 async def reply_to_vendor(

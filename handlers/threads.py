@@ -18,7 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import conversations, parser
-from bot.blocks.threads import ThreadIds
+from bot.blocks.threads import ThreadIds, reply_modal
+from bot.blocks.tickets import done_modal
 from bot.errors import Forbidden, UserError
 from bot.render import t
 from bot.store import Store
@@ -351,6 +352,50 @@ async def handle_relay_button(
         await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
 
 
+async def handle_reply_button(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    actor: Actor,
+    store: Store,
+    locale: str,
+    now: dt.datetime,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+) -> None:
+    """*Reply to the customer* under a customer's message in the partner thread."""
+    async with clicked(ack, respond, locale):
+        ticket = await conversations.prepare_reply(
+            store, actor, parser.ticket_id(str(action.get("value") or "")), now=now
+        )
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=reply_modal(ticket.ref, ticket.id, locale)
+        )
+
+
+async def handle_reply_submit(
+    ack: AsyncAck, view: dict[str, Any], actor: Actor, store: Store, locale: str, now: dt.datetime
+) -> None:
+    values = (view.get("state") or {}).get("values") or {}
+    text = str(
+        ((values.get(ThreadIds.REPLY_TEXT) or {}).get(ThreadIds.REPLY_TEXT) or {}).get("value")
+        or ""
+    )
+    try:
+        outcome = await conversations.reply_to_customer(
+            store,
+            actor,
+            int(view.get("private_metadata") or 0),
+            text=text,
+            now=now,
+            source=f"view:{view.get('id')}",
+        )
+    except UserError as error:
+        await ack(response_action="update", view=done_modal(error_text(error, locale), locale))
+        return
+    await ack(response_action="update", view=done_modal(outcome.text(locale), locale))
+
+
 async def ticket_reply(
     store: Store, actor: Actor, words: list[str], now: dt.datetime
 ) -> TicketOutcome:
@@ -402,3 +447,5 @@ def register(app: AsyncApp) -> None:
     app.shortcut(ThreadIds.REPLY_TO_VENDOR)(handle_reply_shortcut)
     app.action(ThreadIds.PICK_EA)(handle_pick_ea)
     app.action(ThreadIds.RELAY_VENDOR_ANSWER)(handle_relay_button)
+    app.action(ThreadIds.REPLY_TO_CUSTOMER_BUTTON)(handle_reply_button)
+    app.view(ThreadIds.REPLY_MODAL)(handle_reply_submit)

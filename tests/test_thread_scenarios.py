@@ -541,3 +541,37 @@ async def test_the_bots_own_copies_cannot_be_passed_on_by_shortcut(bot_app):
     assert "/ticket reply" in refusal.args["text"]
     for text in thread_texts(bot_app, LUMIERE_CH, str(message["ts"])):
         assert "VMware" not in text and "precheck" not in text
+
+
+async def test_the_reply_button_under_a_customer_message_opens_the_reply_form(bot_app):
+    ts = await acme_ticket(bot_app)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    await say(bot_app, ACME_CH, ALICE, "Any news?", thread_ts=ts)
+    [relay] = [c for c in bot_app.fake.thread(NUAGE_Q, partner_ts) if "Any news?" in c.args["text"]]
+    button = relay.args["blocks"][1]["elements"][0]
+    assert button["action_id"] == ThreadIds.REPLY_TO_CUSTOMER_BUTTON
+    # Only the partner answers the customer: the form does not even open for others.
+    refused = await bot_app.requests.block_action(
+        u(EOIN), ThreadIds.REPLY_TO_CUSTOMER_BUTTON, button["value"], channel_id=NUAGE_Q
+    )
+    await settle(bot_app)
+    assert bot_app.fake.responses(refused.response_name)
+    assert bot_app.fake.calls_to("views.open") == []
+    clicked = await bot_app.requests.block_action(
+        u(LEA), ThreadIds.REPLY_TO_CUSTOMER_BUTTON, button["value"], channel_id=NUAGE_Q
+    )
+    assert clicked.status == 200
+    await settle(bot_app)
+    [opened] = bot_app.fake.calls_to("views.open")
+    view_id = next(iter(bot_app.fake.views))
+    assert opened.args["view"]["callback_id"] == ThreadIds.REPLY_MODAL
+    submitted = await bot_app.requests.view_submission(
+        u(LEA),
+        ThreadIds.REPLY_MODAL,
+        {ThreadIds.REPLY_TEXT: {ThreadIds.REPLY_TEXT: "The fix ships tonight"}},
+        private_metadata=opened.args["view"]["private_metadata"],
+        view_id=view_id,
+    )
+    assert submitted.status == 200 and submitted.json["response_action"] == "update"
+    await settle(bot_app)
+    assert any("The fix ships tonight" in x for x in thread_texts(bot_app, ACME_CH, ts))

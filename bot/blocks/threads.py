@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
+    InputBlock,
     Option,
+    PlainTextInputElement,
     PlainTextObject,
     StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
 from bot.blocks import actions, button, context, section
 from bot.domain import Account
@@ -35,8 +38,12 @@ class ThreadIds(StrEnum):
     # buttons and menus in threads
     PICK_EA = "thread.pick_ea"  # value: the EA; the thread names the message
     RELAY_VENDOR_ANSWER = "thread.relay_vendor_answer"  # value: "<ticket>:<message ts>"
+    REPLY_TO_CUSTOMER_BUTTON = "thread.reply_to_customer"  # value: the ticket number
     INTAKE_ACTIONS = "thread.intake_actions"
     RELAY_ACTIONS = "thread.relay_actions"
+    # the reply modal (callback id) and its one input block (and element)
+    REPLY_MODAL = "thread.reply_modal"
+    REPLY_TEXT = "thread.reply_text"
 
 
 def customer_card_text(card: TicketCard, locale: str) -> str:
@@ -105,3 +112,40 @@ def relayed_vendor_answer(text: str, *, ticket_id: int, ts: str, locale: str) ->
             block_id=ThreadIds.RELAY_ACTIONS,
         ),
     ]
+
+
+def relayed_customer_message(text: str, *, ticket_id: int, locale: str) -> list[Block]:
+    """A customer's message in the partner thread, with the button to answer them."""
+    return [
+        section(text),
+        actions(
+            button(
+                t("threads.button_reply_to_customer", locale),
+                action_id=ThreadIds.REPLY_TO_CUSTOMER_BUTTON,
+                value=str(ticket_id),
+            ),
+            block_id=ThreadIds.RELAY_ACTIONS,
+        ),
+    ]
+
+
+def reply_modal(ticket_ref: str, ticket_id: int, locale: str) -> View:
+    """*Reply to customer*: the text goes to the customer's thread under the partner's name."""
+    return View(
+        type="modal",
+        callback_id=ThreadIds.REPLY_MODAL,
+        private_metadata=str(ticket_id),
+        title=PlainTextObject(text=truncate(t("threads.modal_reply_title", locale), 24)),
+        submit=PlainTextObject(text=truncate(t("threads.modal_reply_submit", locale), 24)),
+        close=PlainTextObject(text=truncate(t("tickets.modal_cancel", locale), 24)),
+        blocks=[
+            section(t("threads.modal_reply_intro", locale, ticket=ticket_ref)),
+            InputBlock(
+                block_id=ThreadIds.REPLY_TEXT,
+                label=PlainTextObject(text=t("threads.modal_reply_label", locale)),
+                element=PlainTextInputElement(
+                    action_id=ThreadIds.REPLY_TEXT, multiline=True, max_length=2900
+                ),
+            ),
+        ],
+    )
