@@ -70,6 +70,8 @@ class Call:
     args: dict[str, Any]
     # The bearer token used; left out of equality so tests can compare method and args.
     token: str | None = field(default=None, compare=False, repr=False)
+    # When it arrived (time.perf_counter()), for benchmarks.
+    received_at: float = field(default_factory=time.perf_counter, compare=False, repr=False)
 
 
 @dataclass
