@@ -313,3 +313,43 @@ class AuditEntry:
 
 def ticket_ref(ticket_id: int) -> str:
     return f"T-{ticket_id}"
+
+
+# --------------------------------------------------------------------------- channels and threads
+
+
+class ChannelRole(StrEnum):
+    CUSTOMER = "customer"  # a channel the partner shares with one customer
+    ESCALATION = "escalation"  # a channel a partner shares with a vendor's support
+
+
+class ThreadSide(StrEnum):
+    """The three threads of one ticket, one per organization it links."""
+
+    CUSTOMER = "customer"
+    PARTNER = "partner"
+    VENDOR = "vendor"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A Slack channel the bot knows the organizations of: ``org`` is the customer of a
+    customer channel (``partner`` hosts it), or the vendor of an escalation channel
+    (``partner`` is the other side)."""
+
+    channel: str
+    org: str
+    role: ChannelRole
+    partner: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketThread:
+    """Where one side of a ticket's conversation lives: the thread's parent ``ts``
+    (None until the bot's post that starts it is delivered) and the bot's card in it."""
+
+    ticket_id: int
+    side: ThreadSide
+    channel: str
+    ts: str | None
+    card_ts: str | None = None

@@ -23,6 +23,8 @@ from bot.domain import (
     ROLES_BY_KIND,
     Account,
     Agreement,
+    Channel,
+    ChannelRole,
     Contact,
     Contract,
     Grant,
@@ -41,6 +43,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import dataset as dataset_db
 from bot.store import directory as directory_db
+from bot.store import threads as threads_db
 from bot.store.dataset import Existing
 from bot.text import normalize_email
 
@@ -55,6 +58,7 @@ SECTIONS = (
     "subscriptions",
     "agreements",
     "sla_targets",
+    "channels",
 )
 LOCALES = ("en", "fr")
 # Used with fullmatch (``$`` would let a trailing newline through); ASCII digits only,
@@ -102,6 +106,7 @@ class Dataset:
     subscriptions: list[Subscription] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
     sla_targets: list[tuple[str, str, int, int]] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in SECTIONS}
@@ -203,6 +208,7 @@ class Checker:
         self.contract_numbers: set[str] = set(self.existing.contracts)
         self.subscription_ids: set[str] = set(self.existing.subscriptions)
         self.agreement_numbers: set[str] = set(self.existing.agreements)
+        self.channel_ids: set[str] = set(self.existing.channels)
 
     # --- primitives -------------------------------------------------------------------
 
@@ -474,6 +480,7 @@ class Checker:
         self.each(doc, "contracts", self.contract)
         self.each(doc, "subscriptions", self.subscription)
         self.each(doc, "agreements", self.agreement)
+        self.each(doc, "channels", self.shared_channel)
         if self.errors:
             raise DatasetError(self.errors)
         return self.data
@@ -828,6 +835,55 @@ class Checker:
         self.agreement_numbers.add(number)
         self.data.agreements.append(agreement)
 
+    def shared_channel(self, path: str, item: dict[str, Any]) -> None:
+        """A Slack channel shared with an organization: ``role: customer`` with a
+        customer (``partner``: who hosts it), ``role: escalation`` with a vendor
+        (``partner``: the partner on the other side)."""
+        channel = self.channel(item, path, "channel")
+        if channel is None:
+            raise self.fail(f"{path}.channel", "required")
+        if channel.startswith("D"):
+            raise self.fail(f"{path}.channel", f"{channel} is a direct message, not a channel")
+        if channel in self.channel_ids:
+            raise self.fail(f"{path}.channel", f"duplicate channel {channel}")
+        org = self.req(item, path, "org", max_length=CODE_LENGTH)
+        kind = self.org_kinds.get(org)
+        if kind is None:
+            raise self.fail(f"{path}.org", f"no organization {org!r}")
+        role_text = self.text(item, path, "role", required=False)
+        if role_text is None:
+            role = ChannelRole.CUSTOMER if kind is OrgKind.CUSTOMER else ChannelRole.ESCALATION
+        else:
+            role = self.choice(role_text.lower(), f"{path}.role", ChannelRole, "channel role")
+        partner = self.text(item, path, "partner", required=False, max_length=CODE_LENGTH)
+        if role is ChannelRole.CUSTOMER:
+            if kind is not OrgKind.CUSTOMER:
+                raise self.fail(
+                    f"{path}.org",
+                    f"{org!r} is a {kind.value}; a customer channel belongs to a customer",
+                )
+            if partner is None:
+                raise self.fail(f"{path}.partner", "required (the partner hosting the channel)")
+        elif kind is OrgKind.PARTNER:
+            # An escalation channel named from the partner's side: the vendor is given.
+            raise self.fail(
+                f"{path}.org",
+                f"{org!r} is a partner; an escalation channel belongs to a vendor (partner: {org})",
+            )
+        elif kind is not OrgKind.VENDOR:
+            raise self.fail(
+                f"{path}.org",
+                f"{org!r} is a {kind.value}; an escalation channel belongs to a vendor",
+            )
+        elif partner is None:
+            raise self.fail(f"{path}.partner", "required (the partner on the other side)")
+        if partner is not None:
+            partner = self.org_ref(
+                partner, f"{path}.partner", kinds=(OrgKind.PARTNER,), what="partner"
+            )
+        self.channel_ids.add(channel)
+        self.data.channels.append(Channel(channel=channel, org=org, role=role, partner=partner))
+
 
 def _severity_key(key: Any) -> int | None:
     """1..4 from a severity_labels key: a number, or its text (JSON keys are text)."""
@@ -895,6 +951,8 @@ async def write(conn: AsyncConnection, data: Dataset) -> None:
         await accounts_db.insert_sla_target(
             conn, vendor=vendor_id, level=level, severity=severity, minutes=minutes
         )
+    for channel in data.channels:
+        await threads_db.insert_channel(conn, channel=channel)
 
 
 async def import_document(store: Store, doc: Any, *, replace: bool = False) -> Dataset:

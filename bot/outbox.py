@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from markupsafe import Markup
 from slack_sdk.errors import SlackApiError
 
-from bot import notify
+from bot import notify, threads
 from bot.blocks.tickets import slack_date
 from bot.domain import Permission, Queue, Ticket, TicketClock, Tier
 from bot.render import mention, t
@@ -53,6 +53,8 @@ WAIT_FOR_EARLIER = dt.timedelta(seconds=1)
 STREAMS: tuple[frozenset[str], ...] = (
     frozenset({QUEUE_POST, "queue_update"}),
     frozenset({"customer_notice"}),
+    # each thread of a ticket (customer, partner, vendor): its messages and card updates
+    *(frozenset({kind}) for kind in threads.THREAD_KINDS),
 )
 
 
@@ -229,6 +231,8 @@ class OutboxWorker:
                     await tickets_db.set_queue_message(
                         conn, ticket_id=entry.ticket_id, channel=channel, ts=ts
                     )
+            if sent:
+                await threads.record_delivery(conn, entry, data)
         return sent
 
     async def _prepare(self, entry: OutboxEntry) -> dict[str, Any]:
@@ -240,10 +244,17 @@ class OutboxWorker:
                     conn, entry_id=entry.id, ticket_id=entry.ticket_id, kinds=stream_of(entry.kind)
                 ):
                     raise _Postpone  # a stream's messages go out in the order they were owed
+        if threads.THREAD_OF in payload:
+            try:
+                payload = await threads.thread_payload(self.store, entry)
+            except threads.NotReady:
+                raise _Postpone from None
+            except threads.Gone as exc:
+                raise _GiveUp(str(exc)) from None
         email = payload.pop("user_email", None)
         if email is not None and not payload.get("channel"):
             payload["channel"] = await self._user_id(str(email))
-        if entry.method == "chat.update":
+        if entry.method == "chat.update" and "ts" not in payload:
             if entry.ticket_id is None:
                 raise _GiveUp("chat.update without a ticket")
             async with self.store.read() as conn:

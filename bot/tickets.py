@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import notify, routing, sla
+from bot import notify, routing, sla, threads
 from bot.blocks import tickets as ticket_blocks
 from bot.domain import (
     Account,
@@ -547,11 +547,14 @@ class _Change:
 
     async def set_status(self, status: Status, **changes: object) -> None:
         """Move to ``status``; leaving "waiting on customer" resumes the clocks."""
+        previous = self.ticket.status
         if self.ticket.status is Status.WAITING_ON_CUSTOMER and status is not (
             Status.WAITING_ON_CUSTOMER
         ):
             await self.resume()
         await self.update(status=status, **changes)
+        if self.ticket.status is not previous:
+            await threads.status_changed(self, previous.value)
 
     # --- messages -------------------------------------------------------------------
 
@@ -578,6 +581,7 @@ class _Change:
 
     async def update_queue_message(self) -> None:
         """Refresh the message in the queue the ticket was in before this change."""
+        await threads.refresh_cards(self)
         if await _queue_channel(self.cache, self.before) is None:
             return
         shows_keys = await self.cache.queue_shows_keys(self.before.tier, self.before, self.today)
@@ -792,8 +796,10 @@ async def open_ticket(
     description: str | None = None,
     request_key: str | None = None,
     usage: str | None = None,
+    customer_thread: tuple[str, str] | None = None,
 ) -> TicketOutcome:
-    """``/ticket new`` and the "new ticket" modal (R1, R6).
+    """``/ticket new`` and the "new ticket" modal (R1, R6); ``customer_thread`` (channel,
+    ts) when it is opened from a message of a customer channel.
 
     ``request_key`` (Slack's trigger id or view id) makes a retry or a double submission
     answer with the ticket it already opened instead of opening a second one."""
@@ -861,6 +867,8 @@ async def open_ticket(
             "ticket.open", tier=intake.tier.value, queue=intake.queue.value, severity=severity
         )
         await change.post_to_queue()
+        if customer_thread is not None:
+            await threads.open_customer_thread(change, *customer_thread)
         await change.tell_customer("dm_opened")
         return dataclasses.replace(await change.outcome("tickets.opened"), created=True)
 

@@ -21,8 +21,12 @@ from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import parser
+from bot.domain import ChannelRole, OrgKind, ThreadSide
+from bot.errors import UserError
 from bot.outbox import OutboxWorker
 from bot.store import directory as directory_db
+from bot.store import threads as threads_db
 from handlers.app import build_app
 from handlers.services import Services
 
@@ -121,7 +125,14 @@ class LocalSlack:
         ts = f"1700000000.{self.ts:06d}"
         if method.startswith("views."):
             return {"ok": True, "view": {"id": f"V{self.ts:08d}", **(args.get("view") or {})}}
-        return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts") or ts}
+        channel = str(args.get("channel") or "")
+        if channel[:1] in ("U", "W"):
+            channel = "D" + channel[1:]  # a post to a person lands in the bot's DM with them
+        return {"ok": True, "channel": channel, "ts": args.get("ts") or ts}
+
+    def next_ts(self) -> str:
+        self.ts += 1
+        return f"1700000000.{self.ts:06d}"
 
 
 # Slack markup the console shows the way Slack would: dates and links by their label,
@@ -172,6 +183,10 @@ class Console:
         self.out = out
         self.slack = LocalSlack(services, self._show_call)
         self.email: str | None = None
+        # Shared channels by a readable name: #<customer>-support, #<partner>-<vendor>,
+        # and the queues as #<org>-queue (filled from the store at start).
+        self.channels: dict[str, str] = {}
+        self.channel_names: dict[str, str] = {}
 
     async def start(self) -> None:
         await self.slack.start()
@@ -180,6 +195,27 @@ class Console:
         self.worker = OutboxWorker(
             self.services.store, self.client, worker_id="console", clock=self.services.clock
         )
+        await self.load_channels()
+
+    async def load_channels(self) -> None:
+        async with self.services.store.read() as conn:
+            links = await threads_db.list_channels(conn)
+            orgs = await directory_db.list_organizations(conn)
+            vendors = await directory_db.list_vendors(conn)
+        names: dict[str, str] = {}
+        for org in orgs:
+            if org.queue_channel:
+                names[f"{org.id}-queue"] = org.queue_channel
+        for vendor in vendors:
+            if vendor.queue_channel:
+                names[f"{vendor.id}-queue"] = vendor.queue_channel
+        for link in links:
+            if link.role is ChannelRole.CUSTOMER:
+                names[f"{link.org}-support"] = link.channel
+            else:
+                names[f"{link.partner}-{link.org}"] = link.channel
+        self.channels = names
+        self.channel_names = {channel: name for name, channel in names.items()}
 
     async def stop(self) -> None:
         await self.slack.stop()
@@ -191,10 +227,14 @@ class Console:
         if method == "chat.postMessage":
             channel = str(args.get("channel", ""))
             email = self.slack.emails.get(channel)
-            where = f"DM to {email}" if email else f"#{channel}"
+            where = f"DM to {email}" if email else f"#{self.channel_names.get(channel, channel)}"
+            if args.get("thread_ts"):
+                where += f" (thread {args['thread_ts']})"
             self.say(f"  ⇢ {where}: {args.get('text', '')}")
         elif method == "chat.update":
-            self.say(f"  ⇢ updated message in #{args.get('channel')}: {args.get('text', '')}")
+            channel = str(args.get("channel", ""))
+            where = self.channel_names.get(channel, channel)
+            self.say(f"  ⇢ updated message in #{where}: {args.get('text', '')}")
         elif method in ("views.open", "views.push", "views.update"):
             view = args.get("view") or {}
             if isinstance(view, str):
@@ -263,6 +303,84 @@ class Console:
         await self.deliver()
         return payload
 
+    async def post_message(self, line: str) -> None:
+        """``say #channel <text…>``: write a top-level message in a channel
+        (``@supportbot`` names the bot)."""
+        if self.email is None:
+            self.say("Choose who you are first: as <email>")
+            return
+        name, _, text = line.strip().partition(" ")
+        channel = self.channels.get(name.lstrip("#"), name.lstrip("#"))
+        if not text.strip():
+            self.say("Usage: say #channel <text…>, e.g. say #acme-support @supportbot sev2 …")
+            return
+        await self._message_event(channel, text, thread_ts=None)
+
+    async def reply_in_thread(self, line: str) -> None:
+        """``reply T-<n> <text…>``: write in the ticket's thread of your organization
+        (the customer's, the partner's queue post, or the vendor's)."""
+        if self.email is None:
+            self.say("Choose who you are first: as <email>")
+            return
+        ref, _, text = line.strip().partition(" ")
+        try:
+            ticket_id = parser.ticket_id(ref)
+        except UserError:
+            ticket_id = None
+        if ticket_id is None or not text.strip():
+            self.say("Usage: reply T-<n> <text…> (in your organization's thread of the ticket)")
+            return
+        async with self.services.store.read() as conn:
+            contact = await directory_db.get_contact(conn, email=self.email)
+            org = await directory_db.get_organization(conn, id=contact.org) if contact else None
+            found = await threads_db.threads_of(conn, ticket_id=ticket_id)
+        side = (
+            {
+                OrgKind.CUSTOMER: ThreadSide.CUSTOMER,
+                OrgKind.PARTNER: ThreadSide.PARTNER,
+                OrgKind.VENDOR: ThreadSide.VENDOR,
+            }[org.kind]
+            if org
+            else None
+        )
+        thread = found.get(side) if side else None
+        if thread is None or thread.ts is None:
+            self.say(f"  (T-{ticket_id} has no thread of yours yet)")
+            return
+        await self._message_event(thread.channel, text, thread_ts=thread.ts)
+
+    async def _message_event(self, channel: str, text: str, *, thread_ts: str | None) -> None:
+        assert self.email is not None
+        text = text.strip().replace("@supportbot", "<@UBOT>")
+        ts = self.slack.next_ts()
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": channel,
+            "user": self.slack.know(self.email),
+            "text": text,
+            "ts": ts,
+            "channel_type": "im" if channel.startswith("D") else "channel",
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        envelope = {
+            "token": "console",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0LOCAL",
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": 0,
+            "event": event,
+        }
+        where = f"#{self.channel_names.get(channel, channel)}"
+        self.say(f"  ⇠ you in {where}{' (thread ' + thread_ts + ')' if thread_ts else ''}, ts {ts}")
+        request = AsyncBoltRequest(
+            body=json.dumps(envelope), headers={"content-type": ["application/json"]}
+        )
+        await self.app.async_dispatch(request)
+        await asyncio.sleep(0.2)  # the listener runs after Slack's ack
+        await self.deliver()
+
     async def deliver(self) -> None:
         for _ in range(20):
             if await self.worker.run_once() == 0:
@@ -270,7 +388,9 @@ class Console:
 
     async def run(self, stream: TextIO, *, interactive: bool) -> None:
         self.say(
-            "Partner Support console. Type a slash command, `as <email>` to change person, `quit` to leave."
+            "Partner Support console. Type a slash command, `as <email>` to change person, "
+            "`say #channel <text…>` to write in a channel (e.g. #acme-support), "
+            "`reply T-<n> <text…>` to write in a ticket's thread, `quit` to leave."
         )
         while True:
             if interactive:
@@ -287,5 +407,12 @@ class Console:
                 await self.switch(line[3:].strip())
             elif line.startswith("/"):
                 await self.command(line)
+            elif line.startswith("say "):
+                await self.post_message(line[4:])
+            elif line.startswith("reply "):
+                await self.reply_in_thread(line[6:])
             else:
-                self.say("Type a slash command such as /supportbot help, or `as <email>`.")
+                self.say(
+                    "Type a slash command such as /supportbot help, `as <email>`, "
+                    "`say #channel <text…>` or `reply T-<n> <text…>`."
+                )

@@ -10,6 +10,7 @@ from bot.errors import UserError
 from bot.parser import tokens
 from bot.store import Store
 from bot.visibility import Actor
+from handlers import threads
 from handlers.common import reply
 from handlers.services import Services
 
@@ -36,6 +37,9 @@ async def handle_supportbot(
         text, blocks = await profile.set_language(store, actor, words[1])
         if actor.slack_user_id:
             services.resolved.forget(actor.slack_user_id)
+    elif verb == "channel":
+        await threads.channel_command(ack, command, actor, store, services.clock())
+        return
     else:
         raise UserError("unknown_subcommand", usage=USAGE, command="/supportbot", value=words[0])
     await reply(ack, text, blocks)

@@ -31,6 +31,7 @@ from bot.errors import Forbidden, UserError
 from bot.render import t
 from bot.store import Store
 from bot.visibility import Actor
+from handlers import threads
 from handlers.common import clicked, error_text, open_form, reply
 from handlers.services import Services
 
@@ -46,6 +47,7 @@ USAGE_BY_VERB = {
     "sev": "tickets.usage_sev",
     "resolve": "tickets.usage_resolve",
     "reopen": "tickets.usage_reopen",
+    "reply": "threads.usage_reply",
 }
 USAGE_ESCALATE = "tickets.usage_escalate"
 USAGE_REASSIGN = "tickets.usage_reassign"
@@ -136,6 +138,8 @@ async def handle_ticket(
     elif verb == "list":
         await _list(ack, store, actor, args, locale, now)
         return
+    elif verb == "reply":
+        outcome = await threads.ticket_reply(store, actor, args, now)
     else:
         outcome = await _work(verb, usage, store, actor, args, now)
     await _answer(ack, outcome, locale)

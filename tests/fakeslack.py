@@ -56,6 +56,8 @@ REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
     "views.push": ("view",),
     "views.update": ("view",),
     "views.publish": ("user_id", "view"),
+    "conversations.history": ("channel",),
+    "conversations.replies": ("channel", "ts"),
 }
 
 
@@ -68,6 +70,8 @@ class Call:
     args: dict[str, Any]
     # The bearer token used; left out of equality so tests can compare method and args.
     token: str | None = field(default=None, compare=False, repr=False)
+    # When it arrived (time.perf_counter()), for benchmarks.
+    received_at: float = field(default_factory=time.perf_counter, compare=False, repr=False)
 
 
 @dataclass
@@ -97,6 +101,9 @@ class FakeSlack:
         self._delays: dict[str, float] = {}
         self._stubs: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
+        # Messages of each channel (people's, added by tests, and the bot's own posts),
+        # for conversations.history and conversations.replies.
+        self.messages: dict[str, list[dict[str, Any]]] = {}
         self._view_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -197,6 +204,10 @@ class FakeSlack:
         fault = _Fault(status=status, error=error or default_error, retry_after=retry_after)
         self._faults.setdefault(method, deque()).extend(fault for _ in range(times))
 
+    def heal(self) -> None:
+        """Slack is back: the faults still queued by `fail_next` are dropped."""
+        self._faults.clear()
+
     def delay(self, method: str, seconds: float) -> None:
         """Answers every later call to `method` only after `seconds` (0 removes the delay).
 
@@ -211,6 +222,38 @@ class FakeSlack:
     def stub(self, method: str, response: dict[str, Any]) -> None:
         """Answers `method` with this JSON body (for methods the fake does not emulate)."""
         self._stubs[method] = response
+
+    def add_message(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        ts: str | None = None,
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        """A message someone wrote in `channel` (in the thread `thread_ts`), as
+        conversations.history and conversations.replies then return it."""
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts or self._next_ts(),
+            "team": TEAM_ID,
+        }
+        if thread_ts is not None:
+            message["thread_ts"] = thread_ts
+        self.messages.setdefault(channel, []).append(message)
+        return message
+
+    def thread(self, channel: str, thread_ts: str) -> list[Call]:
+        """The bot's `chat.postMessage` calls in one thread, in order."""
+        return [
+            c
+            for c in self.posts()
+            if self._channel_of(str(c.args.get("channel"))) == channel
+            and c.args.get("thread_ts") == thread_ts
+        ]
 
     def clear(self) -> None:
         """Forgets recorded calls, faulted calls and errors (users, faults and stubs stay)."""
@@ -404,12 +447,12 @@ class FakeSlack:
         if rejected:
             return rejected
         ts = self._next_ts()
-        return {
-            "ok": True,
-            "channel": self._channel_of(args["channel"]),
-            "ts": ts,
-            "message": self._chat_message(args, ts),
-        }
+        channel = self._channel_of(args["channel"])
+        message = self._chat_message(args, ts)
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return _check_chat(args) or {"ok": True, "message_ts": self._next_ts()}
@@ -428,6 +471,31 @@ class FakeSlack:
 
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": self._channel_of(args["channel"]), "ts": args["ts"]}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        latest = float(args.get("latest") or "inf")
+        inclusive = _truthy(args.get("inclusive"))
+        limit = int(args.get("limit") or 100)
+        found = [
+            m
+            for m in self.messages.get(str(args["channel"]), [])
+            if m.get("thread_ts") in (None, m["ts"])
+            and (float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
+        ]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        parent = str(args["ts"])
+        found = [
+            m
+            for m in self.messages.get(str(args["channel"]), [])
+            if m["ts"] == parent or m.get("thread_ts") == parent
+        ]
+        if not found:
+            return {"ok": False, "error": "thread_not_found"}
+        found.sort(key=lambda m: float(m["ts"]))
+        return {"ok": True, "messages": found, "has_more": False}
 
     def _views(self, args: dict[str, Any], *, kinds: tuple[str, ...]) -> dict[str, Any]:
         view = args["view"]
@@ -477,6 +545,8 @@ _ANSWERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
     "chat.update": FakeSlack._chat_update,
     "chat.delete": FakeSlack._chat_delete,
+    "conversations.history": FakeSlack._conversations_history,
+    "conversations.replies": FakeSlack._conversations_replies,
     "views.open": FakeSlack._views_open,
     "views.push": FakeSlack._views_push,
     "views.update": FakeSlack._views_update,

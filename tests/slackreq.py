@@ -308,3 +308,78 @@ class SlackRequests:
             headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
         body = json.dumps(envelope).encode()
         return await self._post(body, "application/json", headers=headers)
+
+    # ------------------------------------------------------------ message events
+
+    async def message(
+        self,
+        channel: str,
+        user_id: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        subtype: str | None = None,
+        event_type: str = "message",
+        ts: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[Response, dict[str, Any]]:
+        """Someone writes in `channel` (in the thread `thread_ts`): the fake learns the
+        message (for conversations.history) and the app gets its `message` event (or
+        `app_mention` with `event_type`). Returns the answer and the message."""
+        assert self.fake is not None, "message events need the fake Web API"
+        message = self.fake.add_message(channel, user_id, text, ts=ts, thread_ts=thread_ts)
+        event: dict[str, Any] = {
+            "type": event_type,
+            "channel": channel,
+            "user": user_id,
+            "text": text,
+            "ts": message["ts"],
+            "team": TEAM_ID,
+            "channel_type": "im" if channel.startswith("D") else "channel",
+        }
+        if thread_ts is not None:
+            event["thread_ts"] = thread_ts
+        if subtype is not None:
+            event["subtype"] = subtype
+        return await self.event(event, **kwargs), message
+
+    async def reaction(
+        self, user_id: str, channel: str, ts: str, *, reaction: str = "ticket", **kwargs: Any
+    ) -> Response:
+        """`reaction_added` on the message `ts` of `channel`."""
+        event = {
+            "type": "reaction_added",
+            "user": user_id,
+            "reaction": reaction,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": f"{time.time():.6f}",
+        }
+        return await self.event(event, **kwargs)
+
+    async def message_shortcut(
+        self,
+        user_id: str,
+        callback_id: str,
+        channel_id: str,
+        message: dict[str, Any],
+        *,
+        team_id: str = TEAM_ID,
+    ) -> Response:
+        """A message shortcut (`message_action`) on `message` of `channel_id`."""
+        response_url, name = self._response_url("shortcut")
+        payload: dict[str, Any] = {
+            "type": "message_action",
+            "token": VERIFICATION_TOKEN,
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": team_id, "domain": TEAM_DOMAIN},
+            "user": self._user(user_id, team_id),
+            "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self._trigger_id(),
+            "response_url": response_url,
+            "message_ts": message["ts"],
+            "message": message,
+        }
+        return await self._post_form({"payload": json.dumps(payload)}, response_name=name)

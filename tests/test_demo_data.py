@@ -28,6 +28,7 @@ TOP_LEVEL_KEYS = {
     "subscriptions",
     "agreements",
     "sla_targets",
+    "channels",  # optional (shared Slack channels)
 }
 PARTNER_TYPES = {"reseller", "distributor", "msp", "oem", "vspp"}
 ROLES_BY_KIND = {

@@ -179,6 +179,7 @@ BASE_COUNTS = {
     "subscriptions": 1,
     "agreements": 1,
     "sla_targets": 2,
+    "channels": 0,
 }
 
 

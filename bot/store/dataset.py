@@ -25,6 +25,7 @@ class Existing:
     agreements: set[str] = field(default_factory=set)
     grants: set[tuple[str, str]] = field(default_factory=set)
     sla_targets: set[tuple[str, str, int]] = field(default_factory=set)  # vendor, level, sev
+    channels: set[str] = field(default_factory=set)
 
 
 async def existing_keys(conn: AsyncConnection, /) -> Existing:
@@ -44,6 +45,7 @@ async def existing_keys(conn: AsyncConnection, /) -> Existing:
     found.grants = {(ea, partner) for ea, partner in grants.all()}
     targets = select(t.sla_targets.c.vendor, t.sla_targets.c.level, t.sla_targets.c.severity)
     found.sla_targets = {(v, level, sev) for v, level, sev in (await conn.execute(targets)).all()}
+    found.channels = set((await conn.execute(select(t.channels.c.channel))).scalars())
     return found
 
 

@@ -333,3 +333,43 @@ confirmations = Table(
     Column("decided_by", String(254)),
     Column("decided_at", UTCDateTime),
 )
+
+# Slack channels shared between organizations (Slack Connect): a customer's channel with
+# its partner, or a partner's escalation channel with a vendor.
+channels = Table(
+    "channels",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("org", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("role", String(16), nullable=False),  # customer | escalation
+    Column("partner", String(64), ForeignKey("organizations.id")),
+    Column("linked_by", String(254)),
+    Column("linked_at", UTCDateTime),
+)
+
+# One thread per side of a ticket (customer, partner, vendor): messages in it are
+# relayed to the other sides by the rules of bot/conversations.py.
+ticket_threads = Table(
+    "ticket_threads",
+    metadata,
+    Column("ticket_id", Id, ForeignKey("tickets.id"), primary_key=True),
+    Column("side", String(16), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("ts", String(32)),  # the thread's parent message; None until it is posted
+    Column("card_ts", String(32)),  # the bot's ticket card in the thread, updated in place
+    Index("ix_ticket_threads_channel_ts", "channel", "ts", unique=True),
+)
+
+# Every message seen in a ticket's thread, once: Slack may deliver an event twice, and
+# a vendor's answer is relayed to the customer later, with one click.
+thread_messages = Table(
+    "thread_messages",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("ts", String(32), primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("side", String(16), nullable=False),
+    Column("author", String(254)),
+    Column("text", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
