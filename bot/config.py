@@ -43,6 +43,9 @@ class Settings:
     port: int
     database_url: str
     default_locale: str
+    # One log line per HTTP request (aiohttp's access log); off by default: it costs a
+    # formatted, written line on every request and says nothing the bot's own log omits.
+    access_log: bool = False
 
     @property
     def socket_mode(self) -> bool:
@@ -107,6 +110,8 @@ def load_settings(
     if not api_url.endswith("/"):
         api_url += "/"
 
+    access_log = flag("SUPPORTBOT_ACCESS_LOG", get("SUPPORTBOT_ACCESS_LOG"), default=False)
+
     return Settings(
         bot_token=get("SLACK_BOT_TOKEN"),
         signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -115,7 +120,24 @@ def load_settings(
         port=port,
         database_url=database_url(get("SUPPORTBOT_DATABASE_URL") or DEFAULT_DATABASE_URL),
         default_locale=locale,
+        access_log=access_log,
     )
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def flag(name: str, value: str | None, *, default: bool) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off, any case; unset: ``default``."""
+    if value is None:
+        return default
+    word = value.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be on or off (1/true/yes/on, 0/false/no/off), not {value!r}")
 
 
 def database_url(text: str) -> str:

@@ -53,7 +53,9 @@ def build_app(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
-        process_before_response=False,
+        # The listener runs to its end before Slack gets the answer: no polling for the
+        # ack, and what the answer announces is done (still well within Slack's 3 s).
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
@@ -181,7 +183,8 @@ async def serve(settings: Settings) -> None:
             await background.stop()
             await services.store.dispose()
         return
-    runner = web.AppRunner(web_app(app, background))
+    access_log = logging.getLogger("aiohttp.access") if settings.access_log else None
+    runner = web.AppRunner(web_app(app, background), access_log=access_log)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
     await site.start()

@@ -34,8 +34,6 @@ async def handle_supportbot(
         if len(words) < 2:
             raise UserError("parse.missing", usage=USAGE, argument="fr|en")
         text, blocks = await profile.set_language(store, actor, words[1])
-        if actor.slack_user_id:
-            services.resolved.forget(actor.slack_user_id)
     else:
         raise UserError("unknown_subcommand", usage=USAGE, command="/supportbot", value=words[0])
     await reply(ack, text, blocks)

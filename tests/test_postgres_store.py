@@ -95,7 +95,9 @@ async def test_migrations_build_the_schema_on_an_empty_database(empty_database: 
         assert await store.is_empty()
 
         def differences(sync_conn: Connection) -> list[Any]:
-            context = MigrationContext.configure(sync_conn)
+            context = MigrationContext.configure(
+                sync_conn, opts={"include_name": t.in_domain_schema}
+            )
             return list(compare_metadata(context, t.metadata))
 
         async with store.engine.connect() as conn:

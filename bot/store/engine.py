@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,14 +14,35 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import UpdateBase
 
+from bot.store import sqlite_driver
 from bot.store import tables as t
+from bot.store.readmodel import (
+    CHANNEL,
+    OUTBOX_CHANNEL,
+    REFERENCE_TABLES,
+    SELECT_VERSION,
+    ReadModel,
+    TransactionView,
+    current_view,
+)
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+LISTEN_RETRY_SECONDS = 2.0  # PostgreSQL: pause before listening again after a lost connection
+
+# The Store and read-model version a request was checked against (``Store.begin_request``):
+# the request's later read transactions take the read model at that version.
+_request_version: contextvars.ContextVar[tuple[Store, int] | None] = contextvars.ContextVar(
+    "supportbot_request_version", default=None
+)
+_REFERENCE = frozenset(REFERENCE_TABLES)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -39,6 +63,10 @@ class Store:
     be overtaken again and again under load, which showed as multi-second acks; the lock
     hands the database to waiters in arrival order. Other processes still queue on the
     database lock.
+
+    Each transaction also knows which version of the reference data it reads at, so
+    that the query functions wrapped by ``bot.store.readmodel.reference_read`` answer
+    from this process's read model when they may (see that module).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -46,13 +74,59 @@ class Store:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
+            connect: dict[str, Any] = {"timeout": SQLITE_BUSY_SECONDS}
+            if str(self.url.query.get("uri", "")).lower() in ("true", "1"):
+                connect["uri"] = True
+            kwargs["async_creator"] = sqlite_driver.connector(
+                self.url.database or ":memory:", **connect
+            )
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self.read_model = ReadModel()
+        self._versioned: bool | None = None  # does the schema have the version row yet?
+        self._listener: _Listener | None = None
+        # Called after a commit that added outbox entries (and, on PostgreSQL, when
+        # another instance did): the outbox worker wakes up instead of polling.
+        self.outbox_waiters: set[Callable[[], None]] = set()
+        self._watch_writes()
         if self.is_sqlite:
             self._setup_sqlite()
+
+    def _watch_writes(self) -> None:
+        """Note in the transaction's view what it writes: reference data (the read model
+        must not answer for it any more) and outbox entries (the worker is woken)."""
+
+        @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
+        def _on_execute(
+            _conn: Connection,
+            _cursor: Any,
+            statement: str,
+            _parameters: Any,
+            context: Any,
+            _executemany: bool,
+        ) -> None:
+            view = current_view.get()
+            if view is None:
+                return
+            compiled = getattr(context, "compiled", None)
+            dml = getattr(compiled, "statement", None)
+            if isinstance(dml, UpdateBase):
+                name = getattr(dml.table, "name", None)
+                if name in _REFERENCE:
+                    view.wrote_reference = True
+                elif name == "outbox":
+                    view.wrote_outbox = True
+                return
+            verb = statement.lstrip()[:6].upper()
+            if verb in ("SELECT", "PRAGMA", "BEGIN ", "SAVEPO", "RELEAS", "COMMIT", "ROLLBA"):
+                return
+            if compiled is not None and dml is not None and not hasattr(dml, "text"):
+                return  # a compiled SELECT (or other query) written with the builders
+            # Plain SQL that may change anything: assume the worst.
+            view.wrote_reference = True
+            view.wrote_outbox = view.wrote_outbox or "outbox" in statement.lower()
 
     def _setup_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -73,19 +147,107 @@ class Store:
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if not mode:
+                return  # a lone statement, in SQLite's own implicit transaction
+            driver = conn.connection.driver_connection
+            if isinstance(driver, sqlite_driver.OneTripConnection):
+                driver.begin_later(f"BEGIN {mode}")  # travels with the first statement
+            else:
+                conn.exec_driver_sql(f"BEGIN {mode}")
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on success and rolls back on any error."""
         if not self.is_sqlite:
-            async with self.engine.connect() as conn, conn.begin():
+            async with self.engine.connect() as conn, self._transaction(conn, write=True) as view:
                 yield conn
+            self._committed(view)
             return
         async with self._sqlite_writer(), self.engine.connect() as conn:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
+            async with self._transaction(conn, write=True) as view:
                 yield conn
+        self._committed(view)
+
+    @asynccontextmanager
+    async def _transaction(
+        self, conn: AsyncConnection, *, write: bool
+    ) -> AsyncIterator[TransactionView]:
+        async with conn.begin():
+            view = TransactionView(self.read_model, await self._version_for(conn, write=write))
+            token = current_view.set(view)
+            try:
+                yield view
+            finally:
+                current_view.reset(token)
+
+    def _committed(self, view: TransactionView) -> None:
+        if view.wrote_reference:
+            # This process sees its own change at once, whatever the version says.
+            self.read_model.forget()
+        if view.wrote_outbox:
+            self.wake_outbox()
+
+    def wake_outbox(self) -> None:
+        for waiter in list(self.outbox_waiters):
+            waiter()
+
+    async def _version_for(self, conn: AsyncConnection, *, write: bool) -> int | None:
+        """The version of the reference data this transaction reads at (None: the
+        schema predates the read model, which then answers nothing)."""
+        if not await self._has_version_row(conn):
+            return None
+        model = self.read_model
+        if self.is_sqlite:
+            request = _request_version.get()
+            if not write and request is not None and request == (self, model.version):
+                return model.version
+        else:
+            self._listen()
+            if not write and model.version is not None and self._listener_live():
+                return model.version
+        version = int((await conn.execute(SELECT_VERSION)).scalar_one())
+        model.observe(version)
+        return version
+
+    async def _has_version_row(self, conn: AsyncConnection) -> bool:
+        if self._versioned is None:
+            self._versioned = await conn.run_sync(
+                lambda sync: inspect(sync).has_table(t.read_model_version.name)
+            )
+        return self._versioned
+
+    async def begin_request(self) -> None:
+        """Check the read model at the start of a request: on SQLite one read of the
+        version row, which the request's later read transactions rely on; on PostgreSQL
+        nothing while the listening connection is up."""
+        model = self.read_model
+        if not self.is_sqlite:
+            self._listen()
+            if model.version is not None and self._listener_live():
+                return
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(sqlite_begin="")
+            if not await self._has_version_row(conn):
+                return
+            version = int((await conn.execute(SELECT_VERSION)).scalar_one())
+            await conn.rollback()
+        model.observe(version)
+        _request_version.set((self, version))
+
+    def _listener_live(self) -> bool:
+        return self._listener is not None and self._listener.live
+
+    def _listen(self) -> None:
+        """PostgreSQL: make sure this process listens for new versions (and outbox
+        entries) on the event loop it runs on."""
+        if self._versioned is False:
+            return
+        loop = asyncio.get_running_loop()
+        if self._listener is not None and self._listener.loop is loop:
+            return
+        self._listener = _Listener(self, loop)
 
     @asynccontextmanager
     async def _sqlite_writer(self) -> AsyncIterator[None]:
@@ -106,8 +268,9 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
+        async with self.engine.connect() as conn, self._transaction(conn, write=False) as view:
             yield conn
+        self._committed(view)
 
     async def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration."""
@@ -120,6 +283,8 @@ class Store:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
             await conn.run_sync(upgrade)
             await conn.commit()
+        self._versioned = True
+        self.read_model.forget()
 
     async def schema_revision(self) -> str | None:
         def current(sync_conn: Connection) -> str | None:
@@ -137,7 +302,68 @@ class Store:
         return count == 0
 
     async def dispose(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self.engine.dispose()
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that LISTENs on the bot's channels: a new
+    version of the reference data empties the read model, a new outbox entry wakes the
+    worker. While it is down, every transaction reads the version row itself."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+        self.live = False
+        self._connection: Any = None
+        self._task = loop.create_task(self._run())
+
+    def _dsn(self) -> str:
+        url = self.store.url.set(drivername="postgresql", query={})
+        return url.render_as_string(hide_password=False)
+
+    def _on_version(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self.store.read_model.observe(int(payload))
+        except ValueError:
+            self.store.read_model.forget()
+
+    def _on_outbox(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        self.store.wake_outbox()
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        while True:
+            lost = asyncio.Event()
+            try:
+                self._connection = await asyncpg.connect(self._dsn())
+                self._connection.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await self._connection.add_listener(CHANNEL, self._on_version)
+                await self._connection.add_listener(OUTBOX_CHANNEL, self._on_outbox)
+                # Changes made before LISTEN took effect went unheard: read the row again.
+                self.store.read_model.forget()
+                self.live = True
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: retry, versions are read meanwhile
+                log.warning("read model: cannot listen on PostgreSQL (%s); retrying", exc)
+            finally:
+                self.live = False
+                self.store.read_model.forget()
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    async def close(self) -> None:
+        self.live = False
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:
