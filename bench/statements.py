@@ -60,6 +60,7 @@ class Counter_:
         self.statements = 0
         self.transactions = 0
         self.kinds: Counter[str] = Counter()
+        self.texts: list[str] = []  # every statement, for --show
         self._open: set[int] = set()  # connections whose transaction already ran a statement
 
         @event.listens_for(engine, "begin")
@@ -69,6 +70,7 @@ class Counter_:
         @event.listens_for(engine, "before_cursor_execute")
         def _execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             self.statements += 1
+            self.texts.append(" ".join(statement.split())[:160])
             self.kinds[statement.lstrip().split(None, 1)[0].upper()] += 1
             if id(conn) not in self._open:
                 self._open.add(id(conn))
@@ -86,7 +88,9 @@ class Counter_:
         return self.statements, self.transactions, Counter(self.kinds)
 
 
-async def measure(database: str, postgres_url: str, requests: int) -> list[dict[str, Any]]:
+async def measure(
+    database: str, postgres_url: str, requests: int, show: bool = False
+) -> list[dict[str, Any]]:
     from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_sdk.web.async_client import AsyncWebClient
 
@@ -137,6 +141,11 @@ async def measure(database: str, postgres_url: str, requests: int) -> list[dict[
                     before = counter.snapshot()
                     statuses = Counter([await send(specs[n % len(specs)]) for n in range(requests)])
                     after = counter.snapshot()
+                    if show:
+                        mark = len(counter.texts)
+                        await send(specs[0])
+                        print(f"--- {scenario.name}: the statements of one request")
+                        print("\n".join(counter.texts[mark:]))
                     kinds = after[2] - before[2]
                     rows.append(
                         {
@@ -182,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=30, help="requests counted per command")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--show", action="store_true", help="print one request's statements")
     args = parser.parse_args(argv)
-    rows = asyncio.run(measure(args.database, args.postgres_url, args.requests))
+    rows = asyncio.run(measure(args.database, args.postgres_url, args.requests, args.show))
     print(f"database {args.database}, {args.requests} requests per command, one at a time")
     print(table(rows))
     if args.json:

@@ -14,7 +14,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event, func, inspect, select
+from sqlalchemy import Connection, Table, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import UpdateBase
@@ -87,6 +87,7 @@ class Store:
         self.read_model = ReadModel()
         self._versioned: bool | None = None  # does the schema have the version row yet?
         self._listener: _Listener | None = None
+        self._group_commit: _GroupCommit | None = None
         # Called after a commit that added outbox entries (and, on PostgreSQL, when
         # another instance did): the outbox worker wakes up instead of polling.
         self.outbox_waiters: set[Callable[[], None]] = set()
@@ -158,23 +159,42 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on success and rolls back on any error."""
+        async with self._write(versioned=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self, *, versioned: bool) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
-            async with self.engine.connect() as conn, self._transaction(conn, write=True) as view:
+            async with (
+                self.engine.connect() as conn,
+                self._transaction(conn, write=True, versioned=versioned) as view,
+            ):
                 yield conn
             self._committed(view)
             return
         async with self._sqlite_writer(), self.engine.connect() as conn:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with self._transaction(conn, write=True) as view:
+            async with self._transaction(conn, write=True, versioned=versioned) as view:
                 yield conn
         self._committed(view)
 
+    async def append(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` and return once it is committed, in one transaction with the
+        rows other requests append at the same moment (group commit): under load, many
+        audit entries share one commit instead of queueing for the write lock one by
+        one. The transaction reads no reference data, so it checks no version."""
+        loop = asyncio.get_running_loop()
+        if self._group_commit is None or self._group_commit.loop is not loop:
+            self._group_commit = _GroupCommit(self, loop)
+        await self._group_commit.add(table, row)
+
     @asynccontextmanager
     async def _transaction(
-        self, conn: AsyncConnection, *, write: bool
+        self, conn: AsyncConnection, *, write: bool, versioned: bool = True
     ) -> AsyncIterator[TransactionView]:
         async with conn.begin():
-            view = TransactionView(self.read_model, await self._version_for(conn, write=write))
+            version = await self._version_for(conn, write=write) if versioned else None
+            view = TransactionView(self.read_model, version)
             token = current_view.set(view)
             try:
                 yield view
@@ -306,6 +326,46 @@ class Store:
             await self._listener.close()
             self._listener = None
         await self.engine.dispose()
+
+
+class _GroupCommit:
+    """Rows waiting to be appended, written together by one task at a time: while one
+    transaction commits, the next rows gather for the following one."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+        self.pending: list[tuple[Table, dict[str, Any], asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def add(self, table: Table, row: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.pending.append((table, row, future))
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._flush())
+        # A request that gives up waiting does not take its row back: it is still written.
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            by_table: dict[Table, list[dict[str, Any]]] = {}
+            for table, row, _future in batch:
+                by_table.setdefault(table, []).append(row)
+            try:
+                async with self.store._write(versioned=False) as conn:
+                    for table, rows in by_table.items():
+                        await conn.execute(insert(table), rows)
+            except BaseException as exc:
+                for _table, _row, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                for _table, _row, future in batch:
+                    if not future.done():
+                        future.set_result(None)
 
 
 class _Listener:

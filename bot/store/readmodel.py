@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextvars
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import select
@@ -99,6 +99,9 @@ class TransactionView:
     version: int | None
     wrote_reference: bool = False
     wrote_outbox: bool = False
+    # Tickets this transaction inserted, as the database returned them: reading one back
+    # in the same transaction needs no statement (``bot.store.tickets``).
+    tickets: dict[int, Any] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
