@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
-from handlers import guard, middleware, register_handlers
+from handlers import dispatch, guard, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
 
@@ -60,7 +60,7 @@ def build_app(
     )
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
-    register_handlers(app)
+    register_handlers(dispatch.prefiltered(app))  # each listener with a cheap first test
 
     @app.error
     async def on_error(

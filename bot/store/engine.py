@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from bot.store import sqlite_driver
 from bot.store import tables as t
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
 LISTEN_RETRY_SECONDS = 2.0  # PostgreSQL: pause before listening again after a lost connection
 
 # The Store and read-model version a request was checked against (``Store.begin_request``):
@@ -43,6 +45,7 @@ _request_version: contextvars.ContextVar[tuple[Store, int] | None] = contextvars
     "supportbot_request_version", default=None
 )
 _REFERENCE = frozenset(REFERENCE_TABLES)
+PROBE_SQL = "SELECT version FROM read_model_version WHERE id = 1"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -80,14 +83,20 @@ class Store:
             kwargs["async_creator"] = sqlite_driver.connector(
                 self.url.database or ":memory:", **connect
             )
+            if self.url.database not in (None, "", ":memory:"):
+                # Connections are kept, not opened and closed under load: an overflow
+                # connection costs a thread start and a database open each time.
+                kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.read_model = ReadModel()
         self._versioned: bool | None = None  # does the schema have the version row yet?
         self._listener: _Listener | None = None
         self._group_commit: _GroupCommit | None = None
+        self._probe: sqlite3.Connection | None = None  # SQLite: reads the version row
+        self.version_probes = 0  # statements the probe ran (the benchmarks count them)
         # Called after a commit that added outbox entries (and, on PostgreSQL, when
         # another instance did): the outbox worker wakes up instead of polling.
         self.outbox_waiters: set[Callable[[], None]] = set()
@@ -117,8 +126,8 @@ class Store:
                 name = getattr(dml.table, "name", None)
                 if name in _REFERENCE:
                     view.wrote_reference = True
-                elif name == "outbox":
-                    view.wrote_outbox = True
+                elif name == "outbox" and isinstance(dml, Insert):
+                    view.wrote_outbox = True  # (not the worker's own claims and results)
                 return
             verb = statement.lstrip()[:6].upper()
             if verb in ("SELECT", "PRAGMA", "BEGIN ", "SAVEPO", "RELEAS", "COMMIT", "ROLLBA"):
@@ -127,7 +136,8 @@ class Store:
                 return  # a compiled SELECT (or other query) written with the builders
             # Plain SQL that may change anything: assume the worst.
             view.wrote_reference = True
-            view.wrote_outbox = view.wrote_outbox or "outbox" in statement.lower()
+            lowered = statement.lower()
+            view.wrote_outbox = view.wrote_outbox or ("insert" in lowered and "outbox" in lowered)
 
     def _setup_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -246,15 +256,43 @@ class Store:
             self._listen()
             if model.version is not None and self._listener_live():
                 return
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                await conn.execution_options(sqlite_begin="")
-            if not await self._has_version_row(conn):
-                return
-            version = int((await conn.execute(SELECT_VERSION)).scalar_one())
-            await conn.rollback()
+        version = self._probe_version() if self.is_sqlite and self._versioned else None
+        if version is None:
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    await conn.execution_options(sqlite_begin="")
+                if not await self._has_version_row(conn):
+                    return
+                version = int((await conn.execute(SELECT_VERSION)).scalar_one())
+                await conn.rollback()
         model.observe(version)
         _request_version.set((self, version))
+
+    def _probe_version(self) -> int | None:
+        """SQLite: the version row read on the event loop's thread, through a connection
+        of its own. In WAL mode a reader never waits for writers, and a one-row read by
+        primary key takes microseconds, less than handing it to aiosqlite's thread. Should
+        the database be busy all the same (no waiting here), None: read it the usual way."""
+        path = self.url.database
+        if path in (None, "", ":memory:") or self.url.query:
+            return None
+        try:
+            if self._probe is None:
+                probe = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                probe.execute("PRAGMA busy_timeout=0")
+                self._probe = probe
+            row = self._probe.execute(PROBE_SQL).fetchone()
+            self.version_probes += 1
+        except sqlite3.Error:
+            self._close_probe()
+            return None
+        return int(row[0]) if row is not None else None
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._probe.close()
+            self._probe = None
 
     def _listener_live(self) -> bool:
         return self._listener is not None and self._listener.live
@@ -288,8 +326,26 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, self._transaction(conn, write=False) as view:
+        """A read transaction. The connection is checked out, and the transaction begun,
+        at its first statement: a read answered wholly from the read model costs the
+        database nothing (on PostgreSQL not even the pool's ping)."""
+        conn = _LazyConnection(self.engine)
+        view = TransactionView(self.read_model, None)
+        token = current_view.set(view)
+        try:
+            view.version = await self._version_for(conn, write=False)
             yield conn
+        except BaseException:
+            if conn.sync_connection is not None:
+                await conn.rollback()
+            raise
+        else:
+            if conn.sync_connection is not None:
+                await conn.commit()
+        finally:
+            current_view.reset(token)
+            if conn.sync_connection is not None:
+                await conn.close()
         self._committed(view)
 
     async def migrate(self) -> None:
@@ -322,10 +378,49 @@ class Store:
         return count == 0
 
     async def dispose(self) -> None:
+        self._close_probe()
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
         await self.engine.dispose()
+
+
+class _LazyConnection(AsyncConnection):
+    """An ``AsyncConnection`` that connects and begins its transaction when its first
+    statement comes (``Store.read``)."""
+
+    async def _started(self) -> None:
+        if self.sync_connection is None:
+            await self.start()
+            await self.begin()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().scalar(*args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().scalars(*args, **kwargs)
+
+    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().exec_driver_sql(*args, **kwargs)
+
+    async def run_sync(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().run_sync(*args, **kwargs)
+
+    async def get_raw_connection(self) -> Any:
+        await self._started()
+        return await super().get_raw_connection()
+
+    @property  # type: ignore[misc]
+    def dialect(self) -> Any:
+        return self.engine.dialect
 
 
 class _GroupCommit:
