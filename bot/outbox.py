@@ -164,7 +164,7 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim the due entries and try each once; returns how many were delivered."""
         now = self.clock()
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             entries = await outbox_db.claim(
                 conn, worker=self.worker_id, now=now, lease=self.lease, limit=self.batch
             )
@@ -224,7 +224,7 @@ class OutboxWorker:
             payload = await self._prepare(entry)
             response = await self.client.api_call(entry.method, json=payload)
         except _Postpone:
-            async with self.store.write() as conn:
+            async with self.store.write(reference=False) as conn:
                 await outbox_db.postpone(
                     conn, entry_id=entry.id, worker=self.worker_id, until=now + WAIT_FOR_EARLIER
                 )
@@ -242,7 +242,7 @@ class OutboxWorker:
             )
             return False
         data = dict(getattr(response, "data", None) or {})
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             sent = await outbox_db.mark_sent(
                 conn,
                 entry_id=entry.id,
@@ -348,7 +348,7 @@ class OutboxWorker:
                 retry_at,
                 error,
             )
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             await outbox_db.mark_failed(
                 conn, entry_id=entry.id, worker=self.worker_id, error=error, retry_at=retry_at
             )

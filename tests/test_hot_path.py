@@ -58,6 +58,33 @@ async def test_the_outbox_worker_wakes_when_a_ticket_is_committed(demo_store: St
             await asyncio.wait_for(running, 5)
 
 
+async def test_another_instance_delivers_what_this_one_owes(demo_store: Store) -> None:
+    """On PostgreSQL, the writing instance NOTIFYs the others after its commit: a worker
+    of another instance wakes at once. SQLite has no such channel between processes:
+    the other worker finds the entry at its next poll."""
+    other = Store(str(demo_store.url))
+    interval = 60.0 if backend() == "postgres" else 0.2
+    async with FakeSlack() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        worker = OutboxWorker(other, client, worker_id="other", clock=lambda: NOW)
+        stop = asyncio.Event()
+        await other.begin_request()  # the other instance listens from now on
+        running = asyncio.create_task(worker.run_forever(stop, interval=interval))
+        try:
+            await asyncio.sleep(0.3)  # the worker has found nothing and waits
+            actor = await demo_actor(demo_store, ALICE)
+            await tickets.open_ticket(
+                demo_store, actor, subject="vMotion fails", now=NOW, ea="411023871"
+            )
+            async with asyncio.timeout(5):
+                while not fake.posts("C0NUAGEQ"):  # noqa: ASYNC110 - the fake records, no event
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 5)
+            await other.dispose()
+
+
 async def audit_count(store: Store) -> int:
     async with store.read() as conn:
         query = select(func.count()).select_from(t.audit_entries)

@@ -24,10 +24,19 @@ async def record(
     detail: dict[str, object] | None = None,
 ) -> None:
     await conn.execute(
-        insert(t.audit_entries).values(
-            at=at, actor=actor, action=action, ea=ea, ticket_id=ticket_id, detail=detail or {}
-        )
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "ea": ea,
+            "ticket_id": ticket_id,
+            "detail": detail or {},
+        },
     )
+
+
+_INSERT = insert(t.audit_entries)  # built once (see bot.store.prepared)
 
 
 async def append(

@@ -45,6 +45,8 @@ _request_version: contextvars.ContextVar[tuple[Store, int] | None] = contextvars
     "supportbot_request_version", default=None
 )
 _REFERENCE = frozenset(REFERENCE_TABLES)
+# Statements that change no table (their first six characters).
+_READ_ONLY_VERBS = frozenset({"SELECT", "PRAGMA", "BEGIN ", "SAVEPO", "RELEAS", "COMMIT", "ROLLBA"})
 PROBE_SQL = "SELECT version FROM read_model_version WHERE id = 1"
 
 
@@ -130,7 +132,7 @@ class Store:
                     view.wrote_outbox = True  # (not the worker's own claims and results)
                 return
             verb = statement.lstrip()[:6].upper()
-            if verb in ("SELECT", "PRAGMA", "BEGIN ", "SAVEPO", "RELEAS", "COMMIT", "ROLLBA"):
+            if verb in _READ_ONLY_VERBS or verb.startswith(("SET ", "SHOW ", "NOTIFY")):
                 return
             if compiled is not None and dml is not None and not hasattr(dml, "text"):
                 return  # a compiled SELECT (or other query) written with the builders
@@ -167,9 +169,13 @@ class Store:
                 conn.exec_driver_sql(f"BEGIN {mode}")
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits on success and rolls back on any error."""
-        async with self._write(versioned=True) as conn:
+    async def write(self, *, reference: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A transaction that commits on success and rolls back on any error.
+
+        ``reference=False``: the transaction reads no reference data (the outbox
+        worker's bookkeeping), so it need not learn the read model's version; what it
+        reads of it comes from the database."""
+        async with self._write(versioned=reference) as conn:
             yield conn
 
     @asynccontextmanager
@@ -217,6 +223,8 @@ class Store:
             self.read_model.forget()
         if view.wrote_outbox:
             self.wake_outbox()
+            if self._listener is not None:
+                self._listener.tell_others()
 
     def wake_outbox(self) -> None:
         for waiter in list(self.outbox_waiters):
@@ -473,6 +481,8 @@ class _Listener:
         self.loop = loop
         self.live = False
         self._connection: Any = None
+        self._own_pid: int | None = None
+        self._telling: asyncio.Task[None] | None = None
         self._task = loop.create_task(self._run())
 
     def _dsn(self) -> str:
@@ -485,8 +495,26 @@ class _Listener:
         except ValueError:
             self.store.read_model.forget()
 
-    def _on_outbox(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
-        self.store.wake_outbox()
+    def _on_outbox(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
+        if pid != self._own_pid:  # this instance's own worker was woken at the commit
+            self.store.wake_outbox()
+
+    def tell_others(self) -> None:
+        """Other instances: this one added outbox entries. Sent after the commit from
+        this connection, not by the writing transaction: a transaction that NOTIFYs
+        holds a database-wide lock while it commits, which would put every ticket's
+        commit in single file. One notice at a time is enough to wake them."""
+        if not self.live or self._telling is not None:
+            return
+        self._telling = self.loop.create_task(self._tell())
+
+    async def _tell(self) -> None:
+        try:
+            await self._connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+        except Exception as exc:  # the other instances still poll
+            log.info("read model: could not notify the other instances (%s)", exc)
+        finally:
+            self._telling = None
 
     async def _run(self) -> None:
         import asyncpg
@@ -498,6 +526,7 @@ class _Listener:
                 self._connection.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._connection.add_listener(CHANNEL, self._on_version)
                 await self._connection.add_listener(OUTBOX_CHANNEL, self._on_outbox)
+                self._own_pid = self._connection.get_server_pid()
                 # Changes made before LISTEN took effect went unheard: read the row again.
                 self.store.read_model.forget()
                 self.live = True

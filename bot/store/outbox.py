@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.store import prepared
 from bot.store import tables as t
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
@@ -59,15 +60,17 @@ async def enqueue(
         "attempts": 0,
         "status": PENDING,
     }
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(t.outbox).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(t.outbox).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - the two supported backends are above
-        raise RuntimeError(f"unsupported database {dialect}")
-    result = await conn.execute(stmt)
+    result = await conn.execute(prepared.once(conn, "enqueue", _enqueue), values)
     return bool(result.rowcount)
+
+
+def _enqueue(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (the dedupe key)."""
+    if dialect == "postgresql":
+        return postgresql.insert(t.outbox).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(t.outbox).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
 
 
 async def claim(
@@ -88,6 +91,10 @@ async def claim(
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
+        # A claim is a lease, not a fact: should the server crash before it is on disk,
+        # the entry is simply claimed again. Not waiting for the disk here takes a
+        # flush off the path from a ticket's commit to its queue post.
+        await conn.execute(_NO_FLUSH)
         # Materialized, so that LIMIT applies once: a subquery may be planned as a
         # semi-join that takes every due row.
         chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
@@ -121,6 +128,7 @@ async def claim(
     )
 
 
+_NO_FLUSH = text("SET LOCAL synchronous_commit TO OFF")
 _ENTRY_COLUMNS = (
     t.outbox.c.id,
     t.outbox.c.kind,

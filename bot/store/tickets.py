@@ -13,6 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import OPEN_STATUSES, Queue, Status, Ticket, TicketClock, TicketEvent, Tier
+from bot.store import prepared
 from bot.store import tables as t
 from bot.store.readmodel import current_view
 
@@ -142,25 +143,31 @@ async def insert_ticket(
         "created_at": at,
         "updated_at": at,
     }
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(t.tickets)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(t.tickets)
-    else:  # pragma: no cover - the two supported backends are above
-        raise RuntimeError(f"unsupported database {dialect}")
-    stmt = (
-        stmt.values(**values)
-        .on_conflict_do_nothing(index_elements=[t.tickets.c.request_key])
-        .returning(*t.tickets.c)
-    )
-    row = (await conn.execute(stmt)).mappings().first()
+    stmt = prepared.once(conn, "insert_ticket", _insert_ticket)
+    row = (await conn.execute(stmt, values)).mappings().first()
     if row is None:
         return None  # the same request was stored first (by another instance, or a retry)
     written = _written()
     if written is not None:
         written[row["id"]] = _ticket(row, ())
     return int(row["id"])
+
+
+def _insert_ticket(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (request_key) DO NOTHING RETURNING every column."""
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(t.tickets)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(t.tickets)
+    else:  # pragma: no cover - the two supported backends are above
+        raise RuntimeError(f"unsupported database {dialect}")
+    return stmt.on_conflict_do_nothing(index_elements=[t.tickets.c.request_key]).returning(
+        *t.tickets.c
+    )
+
+
+_INSERT_CLOCK = insert(t.ticket_clocks).returning(*t.ticket_clocks.c)
+_INSERT_EVENT = insert(t.ticket_events)
 
 
 def _written() -> dict[int, Ticket] | None:
@@ -276,18 +283,17 @@ async def insert_clock(
     warn_at: dt.datetime | None,
 ) -> int:
     result = await conn.execute(
-        insert(t.ticket_clocks)
-        .values(
-            ticket_id=ticket_id,
-            tier=tier.value,
-            started_at=started_at,
-            target_minutes=target_minutes,
-            around_the_clock=around_the_clock,
-            due_at=due_at,
-            warn_at=warn_at,
-            pauses=[],
-        )
-        .returning(*t.ticket_clocks.c)
+        _INSERT_CLOCK,
+        {
+            "ticket_id": ticket_id,
+            "tier": tier.value,
+            "started_at": started_at,
+            "target_minutes": target_minutes,
+            "around_the_clock": around_the_clock,
+            "due_at": due_at,
+            "warn_at": warn_at,
+            "pauses": [],
+        },
     )
     clock = _clock(result.mappings().one())
     written = _written()
@@ -385,9 +391,8 @@ async def add_event(
     data: dict[str, object] | None = None,
 ) -> None:
     await conn.execute(
-        insert(t.ticket_events).values(
-            ticket_id=ticket_id, at=at, actor=actor, kind=kind, data=data or {}
-        )
+        _INSERT_EVENT,
+        {"ticket_id": ticket_id, "at": at, "actor": actor, "kind": kind, "data": data or {}},
     )
 
 

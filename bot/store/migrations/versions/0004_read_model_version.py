@@ -47,14 +47,6 @@ BEGIN
 END
 $$
 """
-PG_OUTBOX = """
-CREATE FUNCTION supportbot_outbox_added() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('supportbot_outbox', '');
-    RETURN NULL;
-END
-$$
-"""
 
 
 def upgrade() -> None:
@@ -67,16 +59,11 @@ def upgrade() -> None:
     op.execute("INSERT INTO read_model_version (id, version) VALUES (1, 1)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_BUMP)
-        op.execute(PG_OUTBOX)
         for table in REFERENCE_TABLES:
             op.execute(
                 f"CREATE TRIGGER read_model_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
                 f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION supportbot_read_model_changed()"
             )
-        op.execute(
-            "CREATE TRIGGER outbox_added AFTER INSERT ON outbox "
-            "FOR EACH STATEMENT EXECUTE FUNCTION supportbot_outbox_added()"
-        )
         return
     for table in REFERENCE_TABLES:
         for operation in OPERATIONS:
@@ -91,9 +78,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in REFERENCE_TABLES:
             op.execute(f"DROP TRIGGER IF EXISTS read_model_{table} ON {table}")
-        op.execute("DROP TRIGGER IF EXISTS outbox_added ON outbox")
         op.execute("DROP FUNCTION IF EXISTS supportbot_read_model_changed()")
-        op.execute("DROP FUNCTION IF EXISTS supportbot_outbox_added()")
     else:
         for table in REFERENCE_TABLES:
             for operation in OPERATIONS:
