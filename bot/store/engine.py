@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: idle this long in the pool, pinged before use
 POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
 LISTEN_RETRY_SECONDS = 2.0  # PostgreSQL: pause before listening again after a lost connection
 
@@ -90,8 +93,10 @@ class Store:
                 # connection costs a thread start and a database open each time.
                 kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         else:
-            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            self._ping_idle_connections()
         self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.read_model = ReadModel()
         self._versioned: bool | None = None  # does the schema have the version row yet?
@@ -105,6 +110,27 @@ class Store:
         self._watch_writes()
         if self.is_sqlite:
             self._setup_sqlite()
+
+    def _ping_idle_connections(self) -> None:
+        """PostgreSQL: a connection that sat idle in the pool is pinged before use, so
+        that a restarted server costs no command an error; one in use a moment ago is
+        not (a ping per transaction is a round trip on every command)."""
+        pool_events = self.engine.sync_engine.pool
+
+        @event.listens_for(pool_events, "checkin")
+        def _checkin(_dbapi_connection: Any, record: Any) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(pool_events, "checkout")
+        def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            idle_since = record.info.get("idle_since")
+            if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+                return
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                # The pool drops this connection and checks out another one.
+                raise DisconnectionError(f"idle connection lost: {exc}") from exc
 
     def _watch_writes(self) -> None:
         """Note in the transaction's view what it writes: reference data (the read model
