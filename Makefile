@@ -10,7 +10,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench clean
+.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench bench-readme clean
 
 $(BIN)/supportbot: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,8 +57,13 @@ pytest-postgres: $(VENV)/.dev
 
 test: lint typecheck pytest pytest-postgres
 
+# Every benchmark on SQLite and (when it answers) PostgreSQL; prints a table per database.
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
+
+# The same, then the tables written into README.md's performance section.
+bench-readme: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py --update-readme
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
