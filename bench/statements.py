@@ -81,7 +81,7 @@ class StatementCounter:
     def snapshot(self) -> tuple[int, int, Counter[str]]:
         # The SQLite version probe runs beside SQLAlchemy: one statement and one
         # (implicit) transaction each.
-        probes = self.store.version_probes
+        probes = getattr(self.store, "version_probes", 0)
         kinds = Counter(self.kinds)
         kinds["SELECT"] += probes
         return self.statements + probes, self.transactions + probes, kinds
@@ -141,10 +141,10 @@ async def measure(
                     statuses = Counter([await send(specs[n % len(specs)]) for n in range(requests)])
                     after = counter.snapshot()
                     if show:
-                        mark, probes = len(counter.texts), store.version_probes
+                        mark, probes = len(counter.texts), getattr(store, "version_probes", 0)
                         await send(specs[0])
                         print(f"--- {scenario.name}: the statements of one request")
-                        if store.version_probes > probes:
+                        if getattr(store, "version_probes", 0) > probes:
                             print("(version probe) SELECT version FROM read_model_version")
                         print("\n".join(counter.texts[mark:]))
                     kinds = after[2] - before[2]
