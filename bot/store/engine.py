@@ -266,6 +266,14 @@ class Store:
             request = _request_version.get()
             if not write and request is not None and request == (self, model.version):
                 return model.version
+            if not write:
+                # A read outside a request (the outbox worker, the CLI): the probe, no
+                # trip to the driver's thread. Its snapshot starts after the probe, so
+                # it can only be newer than the version it is filed under.
+                probed = self._probe_version()
+                if probed is not None:
+                    model.observe(probed)
+                    return probed
         else:
             self._listen()
             if not write and model.version is not None and self._listener_live():
