@@ -10,7 +10,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench wheel clean
+.PHONY: run demo serve console test lint typecheck pytest pytest-postgres bench bench-readme wheel clean
 
 $(BIN)/supportbot: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,7 @@ pytest-postgres: $(VENV)/.dev
 
 test: lint typecheck pytest pytest-postgres
 
+# Every benchmark on SQLite and (when it answers) PostgreSQL; prints a table per database.
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
@@ -64,6 +65,10 @@ bench: $(VENV)/.dev
 wheel: $(VENV)/.dev
 	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 	@ls dist/supportbot-*.whl
+
+# The same, then the tables written into README.md's performance section.
+bench-readme: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py --update-readme
 
 clean:
 	rm -rf $(VENV) *.egg-info build dist .pytest_cache .mypy_cache .ruff_cache

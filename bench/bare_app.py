@@ -1,8 +1,9 @@
 """The baseline: a bare Bolt ``AsyncApp`` whose command handler only acks.
 
-It is served exactly like the product (``handlers.app.serve``): the same Bolt options,
-signature verification on, the product's aiohttp endpoint (``handlers.app.web_app``) on
-an ``AppRunner`` with its access log, and the same logging as ``supportbot serve``.
+It is served exactly like the product (``handlers.app.serve``): the same Bolt options
+(signature verification on, ``process_before_response=True``), the product's aiohttp
+endpoint (``handlers.app.web_app``) on an ``AppRunner`` without access log (the
+product's default), and the same logging as ``supportbot serve``.
 
     SLACK_SIGNING_SECRET=... python -m bench.bare_app --port 8902
 """
@@ -35,7 +36,7 @@ def build_bare_app(
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=True,
-        process_before_response=False,
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
 
@@ -48,7 +49,7 @@ def build_bare_app(
 
 async def serve(port: int, signing_secret: str, api_url: str | None) -> None:
     app = build_bare_app(signing_secret, api_url=api_url)
-    runner = web.AppRunner(web_app(app))
+    runner = web.AppRunner(web_app(app), access_log=None)  # the product's default
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=port)  # as handlers.app.serve
     await site.start()

@@ -1,5 +1,4 @@
-"""Do EA look-ups stay flat as data grows? (Target: p50 at 1 M licenses <= 1.5x p50 at
-10 k.)
+"""Do EA look-ups stay flat as data grows? (p50 at 1 M licenses <= 1.2x p50 at 10 k.)
 
 Two SQLite stores are generated with the same shape per EA (200 keys in 4 folders, 3
 contracts, a subscription, two partner grants, two EAs per customer, a partner per 25
@@ -8,7 +7,9 @@ differs. Rows go in through ``executemany`` on the raw SQLite connection in larg
 transactions (the importer validates row by row, far too slow for a million keys).
 
 Then the ``/ea <EA>`` card and the ``/entitlements <EA>`` page (``bot.entitlements``) are
-timed for random EAs, as the ATC of the partner holding the EA's main grant, and every
+timed for random EAs, as the ATC of the partner holding the EA's main grant, twice: from
+the database (the read model emptied before each call) and from the read model (the
+same EAs again, their answers cached by the first pass). Every
 statement they run is checked with ``EXPLAIN QUERY PLAN`` on the large store: a full scan
 of a growing table or a sort is reported, since that is what would stop being flat.
 
@@ -62,7 +63,7 @@ PRODUCTS = (
 TYPES = ("standard",) * 16 + ("eval", "nfr", "iul", "oem")
 ALL_PERMISSIONS = [p.value for p in Permission]
 READ_PERMISSIONS = ["view_orders_contracts", "view_support_requests"]
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.2
 BATCH = 50_000
 # Tables that grow with the data: a full scan of one of them is not flat.
 GROWING = (
@@ -428,28 +429,48 @@ async def actors(store: Store, shape: Shape) -> dict[int, Any]:
     return found
 
 
+MODES = ("database", "read model")
+
+
 async def time_use_cases(
     stores: dict[str, tuple[Path, Shape]], *, calls: int, seed: int = 11
 ) -> dict[str, dict[str, Timing]]:
-    """p50 of each use case on each store. Calls alternate between the stores so that
-    any drift of the machine's speed during the run weighs on both alike."""
+    """p50 of each use case on each store, per mode (``"<use case> (<mode>)"``). Calls
+    alternate between the stores so that any drift of the machine's speed during the
+    run weighs on both alike. "database": the read model is emptied before each call,
+    every answer comes from SQLite; "read model": the same EAs, their answers cached."""
     opened = {label: Store(f"sqlite+aiosqlite:///{path}") for label, (path, _) in stores.items()}
     rngs = {label: random.Random(seed + n) for n, label in enumerate(stores)}
     now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
     samples: dict[str, dict[str, list[float]]] = {label: {} for label in stores}
+    warmup = calls // 5
     try:
         by_partner = {
             label: await actors(opened[label], shape) for label, (_, shape) in stores.items()
         }
         for name, use_case in USE_CASES.items():
-            for n in range(calls + calls // 5):  # the first calls only warm caches up
-                for label, (_, shape) in stores.items():
-                    i = rngs[label].randrange(shape.eas)
-                    actor = by_partner[label][partner_of(i, shape)]
-                    began = time.perf_counter()
-                    await use_case(opened[label], actor, ea_number(i), now)
-                    if n >= calls // 5:
-                        samples[label].setdefault(name, []).append(time.perf_counter() - began)
+            picks = {
+                label: [rngs[label].randrange(shape.eas) for _ in range(calls + warmup)]
+                for label, (_, shape) in stores.items()
+            }
+            for mode in MODES:
+                if mode == "read model":  # every picked EA's answers cached first
+                    for n in range(calls + warmup):
+                        for label, (_, shape) in stores.items():
+                            i = picks[label][n]
+                            actor = by_partner[label][partner_of(i, shape)]
+                            await use_case(opened[label], actor, ea_number(i), now)
+                for n in range(calls + warmup):  # the first calls only warm caches up
+                    for label, (_, shape) in stores.items():
+                        store, i = opened[label], picks[label][n]
+                        actor = by_partner[label][partner_of(i, shape)]
+                        if mode == "database":
+                            store.read_model.forget()
+                        began = time.perf_counter()
+                        await use_case(store, actor, ea_number(i), now)
+                        if n >= warmup:
+                            key = f"{name} ({mode})"
+                            samples[label].setdefault(key, []).append(time.perf_counter() - began)
     finally:
         for store in opened.values():
             await store.dispose()
@@ -503,16 +524,16 @@ async def query_plans(path: Path, shape: Shape) -> tuple[list[str], list[str]]:
 def summarize(
     small: dict[str, Timing], large: dict[str, Timing], sizes: tuple[Shape, Shape]
 ) -> tuple[str, bool]:
-    header = f"{'use case':<22}{'p50 ' + human(sizes[0].licenses):>14}{'p50 ' + human(sizes[1].licenses):>14}{'ratio':>8}  result"
+    header = f"{'use case':<34}{'p50 ' + human(sizes[0].licenses):>14}{'p50 ' + human(sizes[1].licenses):>14}{'ratio':>8}  result"
     lines = [header, "-" * len(header)]
     passed = True
-    for name in USE_CASES:
+    for name in small:
         a, b = small[name].p50, large[name].p50
         ratio = b / a if a else float("inf")
         ok = ratio <= TARGET_RATIO
         passed = passed and ok
         lines.append(
-            f"{name:<22}{a * 1000:>11.2f} ms{b * 1000:>11.2f} ms{ratio:>8.2f}  {'PASS' if ok else 'FAIL'}"
+            f"{name:<34}{a * 1000:>11.2f} ms{b * 1000:>11.2f} ms{ratio:>8.2f}  {'PASS' if ok else 'FAIL'}"
         )
     return "\n".join(lines), passed
 
@@ -579,7 +600,7 @@ async def measure(
                     "large_licenses": large.licenses,
                     "p50_ms": {
                         name: {label: round(r[name].p50 * 1000, 3) for label, r in results.items()}
-                        for name in USE_CASES
+                        for name in results["small"]
                     },
                     "scans": problems,
                     "pass": passed,

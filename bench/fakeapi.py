@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class FakeApi:
         self.calls: Counter[str] = Counter()
         self.ts = itertools.count(1)
         self.view_ids = itertools.count(1)
+        # (wall-clock time, channel, text) of each chat.postMessage: the benchmark reads
+        # when a ticket's queue post arrived after its ack.
+        self.posted: list[tuple[float, str, str]] = []
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -68,6 +72,7 @@ class FakeApi:
         app.router.add_get("/api/{method}", self.api)
         app.router.add_post("/response/{name}", self.response_url)
         app.router.add_get("/stats", self.stats)
+        app.router.add_get("/posts", self.posts)
         app.router.add_get("/healthz", self.healthz)
         return app
 
@@ -77,6 +82,17 @@ class FakeApi:
     async def stats(self, _request: web.Request) -> web.Response:
         return web.json_response(dict(self.calls))
 
+    async def posts(self, request: web.Request) -> web.Response:
+        """``chat.postMessage`` calls received since ``?since=<unix time>``."""
+        since = float(request.query.get("since", "0"))
+        return web.json_response(
+            [
+                {"at": at, "channel": channel, "text": text}
+                for at, channel, text in self.posted
+                if at >= since
+            ]
+        )
+
     async def response_url(self, _request: web.Request) -> web.Response:
         self.calls["response_url"] += 1
         return web.json_response({"ok": True})
@@ -84,6 +100,7 @@ class FakeApi:
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.calls[method] += 1
+        received = time.time()
         args: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             body = await request.json()
@@ -91,6 +108,9 @@ class FakeApi:
                 args.update(body)
         elif request.can_read_body:
             args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        if method == "chat.postMessage":
+            self.posted.append((received, str(args.get("channel", "")), str(args.get("text", ""))))
+            del self.posted[:-5000]
         return web.json_response(self.answer(method, args))
 
     def user_json(self, user: dict[str, str]) -> dict[str, Any]:

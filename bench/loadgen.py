@@ -54,6 +54,7 @@ class LoadResult:
     errors: int = 0
     elapsed: float = 0.0
     acks: list[str] = field(default_factory=list)  # ack texts, when asked to keep them
+    client_cpu_ms: float = 0.0  # the generator's CPU per request (set by bench/run_http.py)
     error_samples: list[str] = field(default_factory=list)
 
     @property

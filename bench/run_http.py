@@ -7,13 +7,17 @@ outbox worker and reminder scanner, on a fresh database loaded with ``data/demo.
 talking to a fake Slack Web API (``bench/fakeapi.py``). With ``--instances N`` each app
 runs as N processes (the product's on one database) and requests go to each in turn.
 
-Targets: throughput >= 0.5x the bare app's, p99 <= 2x, no error, and
-every acknowledged ticket stored: after the ``/ticket new`` run the product is killed
-(SIGKILL) and each ticket id read from the acks is looked up in the database; what the
-outbox still owed must then be delivered by a restarted instance. ``/supportbot whoami``
-is measured too, for reference only: the product's cost with no use case behind it. The
-table also shows the servers' CPU time per request (from ``/proc``), the figure that
-varies least when other work shares the machine.
+Targets: ``/faq``, ``/ea`` and ``/entitlements`` at >= 0.5x the bare app's throughput
+with a p99 <= 3x; ``/ticket new``, stored durably before its ack, at >= 0.25x with a
+p99 <= 4x; no error; every acknowledged ticket stored: after the ``/ticket new`` run
+(and the idle phase below) the product is killed (SIGKILL) and each ticket id read from
+the acks is looked up in the database; what the outbox still owed must then be
+delivered by a restarted instance. Idle phase: tickets opened one at a time, the time
+from each ack to its queue post reaching the fake Slack (p50 <= 10 ms).
+``/supportbot whoami`` is measured too, for reference only: the product's cost with no
+use case behind it. The table also shows the servers' CPU time per request (from
+``/proc``), the figure that varies least when other work shares the machine, and each
+median and p99 as a ratio to the bare app's.
 
     python bench/run_http.py            # 3 s warm-up, 20 s per command
     python bench/run_http.py --quick    # 1 s warm-up, 3 s per command
@@ -46,12 +50,22 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
 from bench.fakeapi import DEMO, user_id_for  # noqa: E402
-from bench.loadgen import CommandSpec, LoadResult, run_load  # noqa: E402
+from bench.loadgen import (  # noqa: E402
+    CommandSpec,
+    LoadResult,
+    SignedCommands,
+    ack_text,
+    run_load,
+)
 
 SIGNING_SECRET = "bench-signing-secret"
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 THROUGHPUT_TARGET = 0.5  # x bare, at least
-P99_TARGET = 2.0  # x bare, at most
+P99_TARGET = 3.0  # x bare, at most
+# /ticket new stores the ticket durably before it answers: its own, lower bar.
+TICKET_THROUGHPUT_TARGET = 0.25
+TICKET_P99_TARGET = 4.0
+QUEUE_POST_P50_TARGET_MS = 10.0  # an idle bot's queue post after the ack, at the median
 TICKET_ID = re.compile(r"\bT-(\d+)\b")
 
 # Demo contacts (data/demo.yml) allowed to do what they are asked to do here.
@@ -318,15 +332,19 @@ class Row:
     throughput_ratio: float | None = None
     p99_ratio: float | None = None
     target: bool = True
+    p50_ratio: float | None = None
 
     @property
     def passed(self) -> bool:
         if not self.target or self.throughput_ratio is None or self.p99_ratio is None:
             return self.result.errors == 0
+        ticket = self.name.startswith("/ticket")
+        throughput = TICKET_THROUGHPUT_TARGET if ticket else THROUGHPUT_TARGET
+        p99 = TICKET_P99_TARGET if ticket else P99_TARGET
         return (
             self.result.errors == 0
-            and self.throughput_ratio >= THROUGHPUT_TARGET
-            and self.p99_ratio <= P99_TARGET
+            and self.throughput_ratio >= throughput
+            and self.p99_ratio <= p99
         )
 
 
@@ -363,11 +381,15 @@ async def measure(
     }
     await run_load(urls, SIGNING_SECRET, specs, duration=warmup, **common)
     before = cpu_seconds(servers)
+    client_before = time.process_time()
     result = await run_load(
         urls, SIGNING_SECRET, specs, duration=duration, keep_acks=keep_acks, **common
     )
     after = cpu_seconds(servers)
     requests = result.ok + result.errors
+    # The load generator's own CPU per request: it shares the machine, and parsing a
+    # bigger answer costs it more than the bare app's "ok".
+    result.client_cpu_ms = (time.process_time() - client_before) * 1000 / max(requests, 1)
     if before is None or after is None or not requests:
         return result, None
     return result, (after - before) * 1000 / requests
@@ -376,13 +398,15 @@ async def measure(
 def table(rows: list[Row]) -> str:
     header = (
         f"{'command':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'CPU ms/req':>12}{'thr/bare':>10}{'p99/bare':>10}  result"
+        f"{'CPU ms/req':>12}{'client CPU':>12}{'thr/bare':>10}{'p50/bare':>10}{'p99/bare':>10}"
+        "  result"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         r = row.result
         thr = f"{row.throughput_ratio:.2f}" if row.throughput_ratio is not None else "-"
         p99 = f"{row.p99_ratio:.2f}" if row.p99_ratio is not None else "-"
+        p50 = f"{row.p50_ratio:.2f}" if row.p50_ratio is not None else "-"
         cpu = f"{row.cpu_ms:.2f}" if row.cpu_ms is not None else "-"
         verdict = "PASS" if row.passed else "FAIL"
         if row.throughput_ratio is None:
@@ -391,7 +415,8 @@ def table(rows: list[Row]) -> str:
             verdict = "(no target)" if row.passed else "FAIL"
         lines.append(
             f"{row.name:<22}{r.throughput:>9.1f}{r.p50 * 1000:>9.1f}{r.p99 * 1000:>9.1f}"
-            f"{r.errors:>8}{cpu:>12}{thr:>10}{p99:>10}  {verdict}"
+            f"{r.errors:>8}{cpu:>12}{r.client_cpu_ms:>12.2f}{thr:>10}{p50:>10}{p99:>10}"
+            f"  {verdict}"
         )
     return "\n".join(lines)
 
@@ -476,6 +501,7 @@ async def run(args: argparse.Namespace) -> int:
                         else 0.0,
                         p99_ratio=result.p99 / baseline.p99 if baseline.p99 else float("inf"),
                         target=scenario.target,
+                        p50_ratio=result.p50 / baseline.p50 if baseline.p50 else float("inf"),
                     )
                     rows.append(row)
                     print(f"{scenario.name}: {result.summary()}", flush=True)
@@ -485,6 +511,12 @@ async def run(args: argparse.Namespace) -> int:
                         failures.append(scenario.name)
                 # Let the outbox catch up a little, then crash the servers on purpose:
                 # what was acknowledged must already be in the database.
+                delivered = await settle_outbox(fake.base, args.settle)
+                ticket_specs = next(sc.specs for sc in plan if sc.name.startswith("/ticket"))
+                latency = await queue_post_latency(
+                    products[0], fake.base, ticket_specs, count=args.idle_tickets
+                )
+                acks.extend(latency.acks)
                 delivered = await settle_outbox(fake.base, args.settle)
                 for server in products:
                     server.stop(kill=True)
@@ -508,6 +540,9 @@ async def run(args: argparse.Namespace) -> int:
             f"outbox: {delivered} chat.postMessage delivered before the kill, {pending} owed "
             f"at the kill, {left} still owed after a restart"
         )
+        print(latency.summary())
+        if not latency.passed:
+            failures.append("queue post latency of an idle bot")
         if lost:
             failures.append("tickets lost")
         if left:
@@ -521,16 +556,19 @@ async def run(args: argparse.Namespace) -> int:
                     "p99_ms": round(r.result.p99 * 1000, 2),
                     "errors": r.result.errors,
                     "cpu_ms_per_request": None if r.cpu_ms is None else round(r.cpu_ms, 2),
+                    "client_cpu_ms_per_request": round(r.result.client_cpu_ms, 2),
                     "throughput_ratio": None
                     if r.throughput_ratio is None
                     else round(r.throughput_ratio, 3),
                     "p99_ratio": None if r.p99_ratio is None else round(r.p99_ratio, 3),
+                    "p50_ratio": None if r.p50_ratio is None else round(r.p50_ratio, 3),
                     "pass": r.passed,
                     "target": r.target,
                 }
                 for r in rows
             ],
             tickets={"acknowledged": len(acked), "stored": len(stored), "lost": lost},
+            queue_post_latency_ms=latency.as_json(),
             outbox={"owed_at_kill": pending, "owed_after_restart": left},
             failures=failures,
         )
@@ -541,6 +579,80 @@ async def run(args: argparse.Namespace) -> int:
         return 1
     print("PASS: every target met")
     return 0
+
+
+@dataclass
+class QueuePostLatency:
+    """Ack → queue post of ``/ticket new`` on an idle bot, one ticket at a time."""
+
+    seconds: list[float]
+    missing: int
+    acks: list[str]
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing and self.percentile(0.5) * 1000 <= QUEUE_POST_P50_TARGET_MS
+
+    def summary(self) -> str:
+        return (
+            f"queue post of a new ticket, idle bot ({len(self.seconds)} tickets one at a time): "
+            f"p50 {self.percentile(0.5) * 1000:.1f} ms, p99 {self.percentile(0.99) * 1000:.1f} ms, "
+            f"max {max(self.seconds, default=float('inf')) * 1000:.1f} ms after the ack "
+            f"(target p50 <= {QUEUE_POST_P50_TARGET_MS:g} ms), {self.missing} not posted within 5 s"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "count": len(self.seconds),
+            "p50": round(self.percentile(0.5) * 1000, 2),
+            "p99": round(self.percentile(0.99) * 1000, 2),
+            "max": round(max(self.seconds, default=float("inf")) * 1000, 2),
+            "missing": self.missing,
+            "pass": self.passed,
+        }
+
+
+async def queue_post_latency(
+    server: Server, fake_base: str, specs: Sequence[CommandSpec], *, count: int, gap: float = 0.2
+) -> QueuePostLatency:
+    """Open ``count`` tickets one at a time, ``gap`` seconds apart, and time each queue
+    post's arrival at the fake Slack from the moment its ack arrived (both clocks are
+    this machine's wall clock; a post that beats its ack counts as 0)."""
+    signer = SignedCommands(SIGNING_SECRET, f"{fake_base}/response")
+    found = QueuePostLatency([], 0, [])
+    async with aiohttp.ClientSession() as session:
+        for n in range(count):
+            await asyncio.sleep(gap)
+            body, headers = signer.build(specs[n % len(specs)])
+            async with session.post(server.events_url, data=body, headers=headers) as response:
+                raw = await response.text()
+            acked = time.time()
+            text = ack_text(raw) or ""
+            match = TICKET_ID.search(text)
+            if match is None:
+                found.missing += 1
+                continue
+            found.acks.append(text)
+            ref = re.compile(rf"\bT-{match.group(1)}\b")
+            deadline = acked + 5.0
+            while True:
+                async with session.get(f"{fake_base}/posts", params={"since": acked - 5}) as got:
+                    posts = await got.json()
+                hits = [
+                    p["at"] for p in posts if p["channel"].startswith("C") and ref.search(p["text"])
+                ]
+                if hits:
+                    found.seconds.append(max(0.0, min(hits) - acked))
+                    break
+                if time.time() >= deadline:
+                    found.missing += 1
+                    break
+                await asyncio.sleep(0.001)
+    return found
 
 
 async def settle_outbox(fake_base: str, seconds: float) -> int:
@@ -585,6 +697,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=120.0,
         help="seconds a restarted instance gets to deliver what the killed ones owed",
+    )
+    parser.add_argument(
+        "--idle-tickets",
+        type=int,
+        default=20,
+        help="tickets opened one at a time on the idle bot to time their queue posts",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

@@ -86,17 +86,18 @@ async def record_read(
     detail: dict[str, object] | None = None,
 ) -> None:
     """Audit a read once it has succeeded, in a short transaction of its own: reads run
-    in read transactions and never hold the database's write lock while they work."""
-    async with store.write() as conn:
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action=action,
-            ea=ea,
-            ticket_id=ticket_id,
-            detail=detail,
-        )
+    in read transactions and never hold the database's write lock while they work.
+    Concurrent requests share that transaction (group commit); it is committed before
+    this returns, so before the answer goes out."""
+    await audit_db.append(
+        store,
+        at=now,
+        actor=actor.email,
+        action=action,
+        ea=ea,
+        ticket_id=ticket_id,
+        detail=detail,
+    )
 
 
 def _plain(value: object) -> object:

@@ -51,6 +51,9 @@ class Settings:
     log_format: str = "text"
     # /healthz fails once a due outbox entry has waited this long (delivery is stuck).
     outbox_stuck_seconds: int = DEFAULT_OUTBOX_STUCK_SECONDS
+    # One log line per HTTP request (aiohttp's access log); off by default: it costs a
+    # formatted, written line on every request and says nothing the bot's own log omits.
+    access_log: bool = False
 
     @property
     def socket_mode(self) -> bool:
@@ -133,6 +136,8 @@ def load_settings(
     if not api_url.endswith("/"):
         api_url += "/"
 
+    access_log = flag("SUPPORTBOT_ACCESS_LOG", get("SUPPORTBOT_ACCESS_LOG"), default=False)
+
     return Settings(
         bot_token=get("SLACK_BOT_TOKEN"),
         signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -144,7 +149,24 @@ def load_settings(
         port_set=get("PORT") is not None,
         log_format=log_format,
         outbox_stuck_seconds=outbox_stuck_seconds,
+        access_log=access_log,
     )
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def flag(name: str, value: str | None, *, default: bool) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off, any case; unset: ``default``."""
+    if value is None:
+        return default
+    word = value.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be on or off (1/true/yes/on, 0/false/no/off), not {value!r}")
 
 
 def database_url(text: str) -> str:

@@ -350,14 +350,14 @@ async def answer(
     text = catalog.answer(slug, locale, context)
     if fields:
         # The answer shows the asker's accounts, partners or contracts: a protected read.
-        async with store.write() as conn:
-            await audit_db.record(
-                conn,
-                at=now,
-                actor=actor.email,
-                action="faq.answer",
-                detail={"slug": slug, "question": question[:500]},
-            )
+        # audited before the answer goes out (in a commit shared with concurrent requests)
+        await audit_db.append(
+            store,
+            at=now,
+            actor=actor.email,
+            action="faq.answer",
+            detail={"slug": slug, "question": question[:500]},
+        )
     return FaqReply(
         kind="answer",
         question=question,
@@ -372,14 +372,13 @@ async def answer(
 async def record_feedback(
     store: Store, actor: Actor, slug: str, helpful: bool, *, now: dt.datetime
 ) -> None:
-    async with store.write() as conn:
-        await audit_db.record(
-            conn,
-            at=now,
-            actor=actor.email,
-            action="faq.helped" if helpful else "faq.not_helped",
-            detail={"slug": slug},
-        )
+    await audit_db.append(
+        store,
+        at=now,
+        actor=actor.email,
+        action="faq.helped" if helpful else "faq.not_helped",
+        detail={"slug": slug},
+    )
 
 
 async def deflection(

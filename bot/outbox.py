@@ -124,6 +124,16 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 class _Postpone(Exception):
     """The entry waits on another one (e.g. its queue post); no attempt is counted."""
 
@@ -158,7 +168,7 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim the due entries and try each once; returns how many were delivered."""
         now = self.clock()
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             entries = await outbox_db.claim(
                 conn, worker=self.worker_id, now=now, lease=self.lease, limit=self.batch
             )
@@ -169,19 +179,38 @@ class OutboxWorker:
         return delivered
 
     async def run_forever(self, stop_event: asyncio.Event, *, interval: float = 0.5) -> None:
-        """Deliver until ``stop_event`` is set: again at once while there is work, else
-        every ``interval`` seconds. A failing round is logged, never fatal."""
-        while not stop_event.is_set():
+        """Deliver until ``stop_event`` is set: again at once while there is work, at
+        once when a transaction adds entries (this process's, or on PostgreSQL another
+        instance's, heard through NOTIFY), else every ``interval`` seconds as a
+        fallback. A failing round is logged, never fatal."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def waker() -> None:
             try:
-                found = await self.run_once()
-            except Exception:
-                log.exception("outbox round failed; trying again shortly")
-                found = 0
-            if found:
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_event.wait(), interval)
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                wake.set()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(wake.set)
+
+        self.store.outbox_waiters.add(waker)
+        try:
+            while not stop_event.is_set():
+                wake.clear()
+                try:
+                    found = await self.run_once()
+                except Exception:
+                    log.exception("outbox round failed; trying again shortly")
+                    found = 0
+                if found:
+                    await asyncio.sleep(0)
+                    continue
+                await _first_of(wake, stop_event, timeout=interval)
+        finally:
+            self.store.outbox_waiters.discard(waker)
 
     async def run_reminders(self, stop_event: asyncio.Event, *, interval: float = 30.0) -> None:
         """Scan for due SLA reminders every ``interval`` seconds until stopped."""
@@ -199,7 +228,7 @@ class OutboxWorker:
             payload = await self._prepare(entry)
             response = await self.client.api_call(entry.method, json=payload)
         except _Postpone:
-            async with self.store.write() as conn:
+            async with self.store.write(reference=False) as conn:
                 await outbox_db.postpone(
                     conn, entry_id=entry.id, worker=self.worker_id, until=now + WAIT_FOR_EARLIER
                 )
@@ -217,7 +246,7 @@ class OutboxWorker:
             )
             return False
         data = dict(getattr(response, "data", None) or {})
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             sent = await outbox_db.mark_sent(
                 conn,
                 entry_id=entry.id,
@@ -332,7 +361,7 @@ class OutboxWorker:
                 retry_at,
                 error,
             )
-        async with self.store.write() as conn:
+        async with self.store.write(reference=False) as conn:
             await outbox_db.mark_failed(
                 conn, entry_id=entry.id, worker=self.worker_id, error=error, retry_at=retry_at
             )

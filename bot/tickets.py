@@ -811,10 +811,6 @@ async def open_ticket(
     today = now.date()
     async with store.write() as conn:
         cache = _Cache(conn)
-        if request_key is not None:
-            existing = await tickets_db.ticket_id_for_request(conn, request_key=request_key)
-            if existing is not None:
-                return await _already_opened(conn, cache, actor, existing, now)
         account = await _choose_account(conn, actor, ea, today, usage)
         if product is not None:
             product = routing.match_product(product, await _products(conn, account.ea), usage=usage)
@@ -846,7 +842,7 @@ async def open_ticket(
             opened_by=actor.email,
             at=now,
         )
-        if ticket_id is None:  # the same request won a race an instant ago
+        if ticket_id is None:  # a retry, or the same request stored an instant ago
             assert request_key is not None
             existing = await tickets_db.ticket_id_for_request(conn, request_key=request_key)
             assert existing is not None

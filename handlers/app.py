@@ -28,7 +28,7 @@ from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
 from bot.tickets import release_lapsed_grants
-from handlers import guard, lifecycle, middleware, register_handlers
+from handlers import dispatch, guard, lifecycle, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
 
@@ -60,13 +60,15 @@ def build_app(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
-        process_before_response=False,
+        # The listener runs to its end before Slack gets the answer: no polling for the
+        # ack, and what the answer announces is done (still well within Slack's 3 s).
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     lifecycle.attach(app, services)  # counts and logs every request, even those refused
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
-    register_handlers(app)
+    register_handlers(dispatch.prefiltered(app))  # each listener with a cheap first test
 
     @app.error
     async def on_error(
@@ -239,7 +241,12 @@ async def _serve_http(
 ) -> None:
     # aiohttp's cleanup stops listening, then waits up to shutdown_timeout for the
     # requests being handled; the background work stops on the app's cleanup after.
-    runner = web.AppRunner(web_app(app, background), shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    # aiohttp's access log (a line per HTTP request) only when asked for: the bot logs
+    # each Slack request itself
+    access_log = logging.getLogger("aiohttp.access") if settings.access_log else None
+    runner = web.AppRunner(
+        web_app(app, background), shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=access_log
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)

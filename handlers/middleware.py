@@ -70,21 +70,9 @@ async def resolve_actor(
     services: Services, client: AsyncWebClient, user_id: str
 ) -> tuple[Actor | None, str | None, str]:
     """(actor or None, the email Slack gave, the locale to answer in)."""
-    cached = services.resolved.get(user_id)
-    if cached is not None:
-        actor, locale = cached
-        return actor, actor.email, locale
-    found = await _resolve_actor(services, client, user_id)
-    if found[0] is not None:
-        services.resolved.put(user_id, (found[0], found[2]))
-    return found
-
-
-async def _resolve_actor(
-    services: Services, client: AsyncWebClient, user_id: str
-) -> tuple[Actor | None, str | None, str]:
     default = services.settings.default_locale
-    # Every request comes here: one short read transaction for a known Slack user.
+    # Every request comes here: a known Slack user is read from the read model (its
+    # version was checked at the start of the request), no statement at all.
     async with services.store.read() as conn:
         contact = await directory_db.get_contact_by_slack_id(conn, user_id=user_id)
         org = None
@@ -167,6 +155,8 @@ def register(app: AsyncApp, services: Services) -> None:
             and body.get("event", {}).get("type") != "app_home_opened"
         ):
             return await next()
+        # The version of the directory and reference data this request relies on.
+        await services.store.begin_request()
         actor, email, locale = await resolve_actor(services, client, user_id)
         context["locale"] = locale
         if actor is None:

@@ -1,4 +1,6 @@
-"""What every listener shares: the store, settings, FAQ catalog, clock and actor cache."""
+"""What every listener shares: the store, settings, FAQ catalog, clock and Slack profile
+cache. (Who a Slack user is comes from the store's read model, never from a cache that
+could be stale.)"""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from typing import Generic, TypeVar
 from bot.config import Settings
 from bot.faq import FaqCatalog, default_catalog
 from bot.store import Store
-from bot.visibility import Actor
 
 
 def utc_now() -> dt.datetime:
@@ -50,14 +51,6 @@ def profile_cache() -> TtlCache[tuple[str | None, str | None]]:
     return TtlCache(600.0)
 
 
-def actor_cache() -> TtlCache[tuple[Actor, str]]:
-    """(actor, locale) per Slack user for 30 s. Every request needs its actor; reading it
-    once per user every few seconds spares a transaction on the hot path. The contact's
-    own change (``/supportbot lang``) forgets the entry at once; changes made elsewhere
-    (an import) show within the 30 s."""
-    return TtlCache(30.0)
-
-
 @dataclass
 class Services:
     store: Store
@@ -65,4 +58,3 @@ class Services:
     clock: Callable[[], dt.datetime] = utc_now
     faq: FaqCatalog = field(default_factory=default_catalog)
     actors: TtlCache[tuple[str | None, str | None]] = field(default_factory=profile_cache)
-    resolved: TtlCache[tuple[Actor, str]] = field(default_factory=actor_cache)

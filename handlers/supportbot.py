@@ -35,8 +35,6 @@ async def handle_supportbot(
         if len(words) < 2:
             raise UserError("parse.missing", usage=USAGE, argument="fr|en")
         text, blocks = await profile.set_language(store, actor, words[1])
-        if actor.slack_user_id:
-            services.resolved.forget(actor.slack_user_id)
     elif verb == "channel":
         await threads.channel_command(ack, command, actor, store, services.clock())
         return

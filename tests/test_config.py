@@ -21,6 +21,7 @@ NAMES = {
     "SUPPORTBOT_DEFAULT_LOCALE",
     "SUPPORTBOT_LOG_FORMAT",
     "SUPPORTBOT_OUTBOX_STUCK_SECONDS",
+    "SUPPORTBOT_ACCESS_LOG",
 }
 
 
@@ -224,6 +225,20 @@ def test_require_slack_in_socket_mode() -> None:
     socket = settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")
     socket.require_slack()
     assert socket.socket_mode
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("on", True), ("1", True), ("TRUE", True), ("yes", True), ("off", False), ("0", False)],
+)
+def test_the_access_log_setting(value: str, expected: bool) -> None:
+    assert settings().access_log is False
+    assert settings(SUPPORTBOT_ACCESS_LOG=value).access_log is expected
+
+
+def test_a_bad_access_log_setting_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SUPPORTBOT_ACCESS_LOG must be on or off"):
+        settings(SUPPORTBOT_ACCESS_LOG="sometimes")
 
 
 def test_env_sample_lists_every_setting() -> None:

@@ -95,7 +95,9 @@ async def test_migrations_build_the_schema_on_an_empty_database(empty_database: 
         assert await store.is_empty()
 
         def differences(sync_conn: Connection) -> list[Any]:
-            context = MigrationContext.configure(sync_conn)
+            context = MigrationContext.configure(
+                sync_conn, opts={"include_name": t.in_domain_schema}
+            )
             return list(compare_metadata(context, t.metadata))
 
         async with store.engine.connect() as conn:
@@ -259,3 +261,22 @@ async def test_one_request_key_opens_one_ticket_across_two_stores(
     results = await asyncio.gather(*(open_with(s) for s in (first, second) for _ in range(4)))
     assert sum(r is not None for r in results) == 1
     assert await count(first, t.tickets) == 1
+
+
+# --- connections lost while idle -------------------------------------------------------------
+
+
+async def test_a_connection_lost_while_idle_is_replaced_before_use(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections are pinged once they have been idle a while: a server restart
+    (here: every session of the pool terminated) costs no command an error."""
+    from bot.store import engine as engine_module
+
+    async with store.write() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    await admin(f"SELECT pg_terminate_backend({int(pid)})")
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    async with store.write() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid

@@ -22,6 +22,7 @@ from bot.domain import (
     Subscription,
 )
 from bot.store import tables as t
+from bot.store.readmodel import reference_read
 from bot.text import fold, normalize_email
 
 # --- accounts -------------------------------------------------------------------------
@@ -63,11 +64,13 @@ async def set_superuser(conn: AsyncConnection, /, *, ea: str, email: str) -> Non
     )
 
 
+@reference_read
 async def get_account(conn: AsyncConnection, /, *, ea: str) -> Account | None:
     row = (await conn.execute(select(t.accounts).where(t.accounts.c.ea == ea))).mappings().first()
     return _account(row) if row else None
 
 
+@reference_read
 async def get_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> dict[str, Account]:
     wanted = sorted(set(eas))
     if not wanted:
@@ -76,6 +79,7 @@ async def get_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> dict[
     return {row["ea"]: _account(row) for row in rows}
 
 
+@reference_read
 async def list_accounts(
     conn: AsyncConnection,
     /,
@@ -100,6 +104,7 @@ async def list_accounts(
     return [_account(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def accounts_of_superuser(conn: AsyncConnection, /, *, email: str) -> list[Account]:
     query = select(t.accounts).where(t.accounts.c.superuser == normalize_email(email))
     return [
@@ -146,11 +151,13 @@ async def delete_grant(conn: AsyncConnection, /, *, ea: str, partner: str) -> bo
     return bool(result.rowcount)
 
 
+@reference_read
 async def grants_on(conn: AsyncConnection, /, *, ea: str) -> list[Grant]:
     query = select(t.grants).where(t.grants.c.ea == ea).order_by(t.grants.c.partner)
     return [_grant(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def grants_of_partner(
     conn: AsyncConnection, /, *, partner: str, active_on: dt.date | None = None
 ) -> list[Grant]:
@@ -160,6 +167,7 @@ async def grants_of_partner(
     return [_grant(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def get_grant(conn: AsyncConnection, /, *, ea: str, partner: str) -> Grant | None:
     query = select(t.grants).where(t.grants.c.ea == ea).where(t.grants.c.partner == partner)
     row = (await conn.execute(query)).mappings().first()
@@ -177,6 +185,7 @@ async def ensure_folder(conn: AsyncConnection, /, *, ea: str, name: str) -> None
         await conn.execute(insert(t.folders).values(ea=ea, name=name))
 
 
+@reference_read
 async def list_folders(conn: AsyncConnection, /, *, ea: str) -> list[str]:
     query = select(t.folders.c.name).where(t.folders.c.ea == ea).order_by(t.folders.c.name)
     return list((await conn.execute(query)).scalars())
@@ -218,6 +227,7 @@ async def insert_licenses(conn: AsyncConnection, /, *, licenses: list[License]) 
         await conn.execute(insert(t.licenses), [license_values(lic) for lic in licenses])
 
 
+@reference_read
 async def list_licenses(
     conn: AsyncConnection,
     /,
@@ -249,6 +259,7 @@ async def list_licenses(
     return [_license(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def count_licenses_by_type(conn: AsyncConnection, /, *, ea: str) -> dict[LicenseType, int]:
     query = (
         select(t.licenses.c.type, func.count())
@@ -258,6 +269,7 @@ async def count_licenses_by_type(conn: AsyncConnection, /, *, ea: str) -> dict[L
     return {LicenseType(kind): count for kind, count in (await conn.execute(query)).all()}
 
 
+@reference_read
 async def licenses_of_product(conn: AsyncConnection, /, *, ea: str, product: str) -> list[License]:
     query = (
         select(t.licenses)
@@ -269,11 +281,13 @@ async def licenses_of_product(conn: AsyncConnection, /, *, ea: str, product: str
     return [_license(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def products_of(conn: AsyncConnection, /, *, ea: str) -> list[str]:
     query = select(t.licenses.c.product).where(t.licenses.c.ea == ea).distinct()
     return sorted((await conn.execute(query)).scalars())
 
 
+@reference_read
 async def licenses_expiring(
     conn: AsyncConnection, /, *, eas: Iterable[str], start: dt.date, end: dt.date
 ) -> list[License]:
@@ -313,11 +327,13 @@ async def insert_contract(conn: AsyncConnection, /, *, contract: Contract) -> No
     )
 
 
+@reference_read
 async def contracts_on(conn: AsyncConnection, /, *, ea: str) -> list[Contract]:
     query = select(t.contracts).where(t.contracts.c.ea == ea).order_by(t.contracts.c.ends.desc())
     return [_contract(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def contracts_ending(
     conn: AsyncConnection, /, *, eas: Iterable[str], start: dt.date, end: dt.date
 ) -> list[Contract]:
@@ -357,11 +373,13 @@ async def insert_subscription(conn: AsyncConnection, /, *, subscription: Subscri
     )
 
 
+@reference_read
 async def subscriptions_on(conn: AsyncConnection, /, *, ea: str) -> list[Subscription]:
     query = select(t.subscriptions).where(t.subscriptions.c.ea == ea).order_by(t.subscriptions.c.id)
     return [_subscription(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def subscriptions_ending(
     conn: AsyncConnection, /, *, eas: Iterable[str], start: dt.date, end: dt.date
 ) -> list[Subscription]:
@@ -432,6 +450,7 @@ async def _complete_agreements(conn: AsyncConnection, rows: list[RowMapping]) ->
     ]
 
 
+@reference_read
 async def agreements_of(conn: AsyncConnection, /, *, customer: str) -> list[Agreement]:
     query = (
         select(t.agreements)
@@ -441,6 +460,7 @@ async def agreements_of(conn: AsyncConnection, /, *, customer: str) -> list[Agre
     return await _complete_agreements(conn, list((await conn.execute(query)).mappings()))
 
 
+@reference_read
 async def get_agreement(conn: AsyncConnection, /, *, number: str) -> Agreement | None:
     query = select(t.agreements).where(t.agreements.c.number == number)
     found = await _complete_agreements(conn, list((await conn.execute(query)).mappings()))
@@ -489,6 +509,7 @@ async def insert_sla_target(
     )
 
 
+@reference_read
 async def sla_overrides(conn: AsyncConnection, /, *, vendor: str) -> dict[tuple[str, int], int]:
     """``{(level, severity): minutes}`` the dataset set for this vendor."""
     query = select(t.sla_targets).where(t.sla_targets.c.vendor == vendor)
@@ -501,6 +522,7 @@ async def sla_overrides(conn: AsyncConnection, /, *, vendor: str) -> dict[tuple[
 # --- look-up helpers --------------------------------------------------------------------
 
 
+@reference_read
 async def customers_with_contact_domain(
     conn: AsyncConnection, /, *, domain: str, limit: int = 20
 ) -> list[str]:
@@ -631,6 +653,7 @@ async def decide_confirmation(
     return bool(result.rowcount)
 
 
+@reference_read
 async def contracts_on_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> list[Contract]:
     """The contracts of several EAs in one query, latest end first."""
     wanted = sorted(set(eas))
@@ -642,6 +665,7 @@ async def contracts_on_accounts(conn: AsyncConnection, /, *, eas: Iterable[str])
     return [_contract(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def grants_on_accounts(conn: AsyncConnection, /, *, eas: Iterable[str]) -> list[Grant]:
     """The grants on several EAs in one query."""
     wanted = sorted(set(eas))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import AuditEntry
 from bot.store import tables as t
+from bot.store.engine import Store
 
 
 async def record(
@@ -23,9 +24,44 @@ async def record(
     detail: dict[str, object] | None = None,
 ) -> None:
     await conn.execute(
-        insert(t.audit_entries).values(
-            at=at, actor=actor, action=action, ea=ea, ticket_id=ticket_id, detail=detail or {}
-        )
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "ea": ea,
+            "ticket_id": ticket_id,
+            "detail": detail or {},
+        },
+    )
+
+
+_INSERT = insert(t.audit_entries)  # built once (see bot.store.prepared)
+
+
+async def append(
+    store: Store,
+    /,
+    *,
+    at: dt.datetime,
+    actor: str | None,
+    action: str,
+    ea: str | None = None,
+    ticket_id: int | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Record an entry in a transaction of its own, shared with the entries concurrent
+    requests record at the same moment (group commit); returns once it is committed."""
+    await store.append(
+        t.audit_entries,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "ea": ea,
+            "ticket_id": ticket_id,
+            "detail": detail or {},
+        },
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Contact, Organization, OrgKind, PartnerType, Role, Vendor
 from bot.sla import NO_HOLIDAYS, Holidays
 from bot.store import tables as t
+from bot.store.readmodel import reference_read
 from bot.text import fold, normalize_email
 
 
@@ -128,6 +129,7 @@ async def insert_contact(conn: AsyncConnection, /, *, contact: Contact) -> None:
     )
 
 
+@reference_read
 async def get_organization(conn: AsyncConnection, /, *, id: str) -> Organization | None:
     row = (
         (await conn.execute(select(t.organizations).where(t.organizations.c.id == id)))
@@ -137,6 +139,7 @@ async def get_organization(conn: AsyncConnection, /, *, id: str) -> Organization
     return _org(row) if row else None
 
 
+@reference_read
 async def get_organizations(
     conn: AsyncConnection, /, *, ids: Iterable[str]
 ) -> dict[str, Organization]:
@@ -149,6 +152,7 @@ async def get_organizations(
     return {row["id"]: _org(row) for row in rows}
 
 
+@reference_read
 async def list_organizations(
     conn: AsyncConnection, /, *, kind: OrgKind | None = None
 ) -> list[Organization]:
@@ -158,6 +162,7 @@ async def list_organizations(
     return [_org(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def find_organizations_by_name(
     conn: AsyncConnection, /, *, text: str, kind: OrgKind, limit: int = 20
 ) -> list[Organization]:
@@ -173,16 +178,19 @@ async def find_organizations_by_name(
     return [_org(row) for row in (await conn.execute(query)).mappings()]
 
 
+@reference_read
 async def get_vendor(conn: AsyncConnection, /, *, id: str) -> Vendor | None:
     row = (await conn.execute(_VENDOR_QUERY.where(t.organizations.c.id == id))).mappings().first()
     return _vendor(row) if row else None
 
 
+@reference_read
 async def list_vendors(conn: AsyncConnection, /) -> list[Vendor]:
     rows = (await conn.execute(_VENDOR_QUERY.order_by(t.organizations.c.id))).mappings()
     return [_vendor(row) for row in rows]
 
 
+@reference_read
 async def get_contact(conn: AsyncConnection, /, *, email: str) -> Contact | None:
     query = (
         select(*_CONTACT_COLUMNS)
@@ -193,6 +201,7 @@ async def get_contact(conn: AsyncConnection, /, *, email: str) -> Contact | None
     return _contact(row) if row else None
 
 
+@reference_read
 async def get_contacts(conn: AsyncConnection, /, *, emails: Iterable[str]) -> dict[str, Contact]:
     wanted = sorted({normalize_email(e) for e in emails})
     if not wanted:
@@ -205,6 +214,7 @@ async def get_contacts(conn: AsyncConnection, /, *, emails: Iterable[str]) -> di
     return {row["email"]: _contact(row) for row in (await conn.execute(query)).mappings()}
 
 
+@reference_read
 async def get_contact_by_slack_id(conn: AsyncConnection, /, *, user_id: str) -> Contact | None:
     query = (
         select(*_CONTACT_COLUMNS)
@@ -215,6 +225,7 @@ async def get_contact_by_slack_id(conn: AsyncConnection, /, *, user_id: str) -> 
     return _contact(row) if row else None
 
 
+@reference_read
 async def list_contacts(
     conn: AsyncConnection, /, *, org: str | None = None, role: Role | None = None
 ) -> list[Contact]:

@@ -3,22 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import contextvars
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, Table, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from bot import resources
+from bot.store import sqlite_driver
 from bot.store import tables as t
+from bot.store.readmodel import (
+    CHANNEL,
+    OUTBOX_CHANNEL,
+    REFERENCE_TABLES,
+    SELECT_VERSION,
+    ReadModel,
+    TransactionView,
+    current_view,
+)
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = resources.migrations_dir()
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: idle this long in the pool, pinged before use
+POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
+LISTEN_RETRY_SECONDS = 2.0  # PostgreSQL: pause before listening again after a lost connection
+
+# The Store and read-model version a request was checked against (``Store.begin_request``):
+# the request's later read transactions take the read model at that version.
+_request_version: contextvars.ContextVar[tuple[Store, int] | None] = contextvars.ContextVar(
+    "supportbot_request_version", default=None
+)
+_REFERENCE = frozenset(REFERENCE_TABLES)
+# Statements that change no table (their first six characters).
+_READ_ONLY_VERBS = frozenset({"SELECT", "PRAGMA", "BEGIN ", "SAVEPO", "RELEAS", "COMMIT", "ROLLBA"})
+PROBE_SQL = "SELECT version FROM read_model_version WHERE id = 1"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -39,6 +71,10 @@ class Store:
     be overtaken again and again under load, which showed as multi-second acks; the lock
     hands the database to waiters in arrival order. Other processes still queue on the
     database lock.
+
+    Each transaction also knows which version of the reference data it reads at, so
+    that the query functions wrapped by ``bot.store.readmodel.reference_read`` answer
+    from this process's read model when they may (see that module).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -46,13 +82,90 @@ class Store:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
+            connect: dict[str, Any] = {"timeout": SQLITE_BUSY_SECONDS}
+            if str(self.url.query.get("uri", "")).lower() in ("true", "1"):
+                connect["uri"] = True
+            kwargs["async_creator"] = sqlite_driver.connector(
+                self.url.database or ":memory:", **connect
+            )
+            if self.url.database not in (None, "", ":memory:"):
+                # Connections are kept, not opened and closed under load: an overflow
+                # connection costs a thread start and a database open each time.
+                kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            self._ping_idle_connections()
         self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self.read_model = ReadModel()
+        self._versioned: bool | None = None  # does the schema have the version row yet?
+        self._listener: _Listener | None = None
+        self._group_commit: _GroupCommit | None = None
+        self._probe: sqlite3.Connection | None = None  # SQLite: reads the version row
+        self.version_probes = 0  # statements the probe ran (the benchmarks count them)
+        # Called after a commit that added outbox entries (and, on PostgreSQL, when
+        # another instance did): the outbox worker wakes up instead of polling.
+        self.outbox_waiters: set[Callable[[], None]] = set()
+        self._watch_writes()
         if self.is_sqlite:
             self._setup_sqlite()
+
+    def _ping_idle_connections(self) -> None:
+        """PostgreSQL: a connection that sat idle in the pool is pinged before use, so
+        that a restarted server costs no command an error; one in use a moment ago is
+        not (a ping per transaction is a round trip on every command)."""
+        pool_events = self.engine.sync_engine.pool
+
+        @event.listens_for(pool_events, "checkin")
+        def _checkin(_dbapi_connection: Any, record: Any) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(pool_events, "checkout")
+        def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            idle_since = record.info.get("idle_since")
+            if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+                return
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                # The pool drops this connection and checks out another one.
+                raise DisconnectionError(f"idle connection lost: {exc}") from exc
+
+    def _watch_writes(self) -> None:
+        """Note in the transaction's view what it writes: reference data (the read model
+        must not answer for it any more) and outbox entries (the worker is woken)."""
+
+        @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
+        def _on_execute(
+            _conn: Connection,
+            _cursor: Any,
+            statement: str,
+            _parameters: Any,
+            context: Any,
+            _executemany: bool,
+        ) -> None:
+            view = current_view.get()
+            if view is None:
+                return
+            compiled = getattr(context, "compiled", None)
+            dml = getattr(compiled, "statement", None)
+            if isinstance(dml, UpdateBase):
+                name = getattr(dml.table, "name", None)
+                if name in _REFERENCE:
+                    view.wrote_reference = True
+                elif name == "outbox" and isinstance(dml, Insert):
+                    view.wrote_outbox = True  # (not the worker's own claims and results)
+                return
+            verb = statement.lstrip()[:6].upper()
+            if verb in _READ_ONLY_VERBS or verb.startswith(("SET ", "SHOW ", "NOTIFY")):
+                return
+            if compiled is not None and dml is not None and not hasattr(dml, "text"):
+                return  # a compiled SELECT (or other query) written with the builders
+            # Plain SQL that may change anything: assume the worst.
+            view.wrote_reference = True
+            lowered = statement.lower()
+            view.wrote_outbox = view.wrote_outbox or ("insert" in lowered and "outbox" in lowered)
 
     def _setup_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -73,19 +186,168 @@ class Store:
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if not mode:
+                return  # a lone statement, in SQLite's own implicit transaction
+            driver = conn.connection.driver_connection
+            if isinstance(driver, sqlite_driver.OneTripConnection):
+                driver.begin_later(f"BEGIN {mode}")  # travels with the first statement
+            else:
+                conn.exec_driver_sql(f"BEGIN {mode}")
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits on success and rolls back on any error."""
+    async def write(self, *, reference: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A transaction that commits on success and rolls back on any error.
+
+        ``reference=False``: the transaction reads no reference data (the outbox
+        worker's bookkeeping), so it need not learn the read model's version; what it
+        reads of it comes from the database."""
+        async with self._write(versioned=reference) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self, *, versioned: bool) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
-            async with self.engine.connect() as conn, conn.begin():
+            async with (
+                self.engine.connect() as conn,
+                self._transaction(conn, write=True, versioned=versioned) as view,
+            ):
                 yield conn
+            self._committed(view)
             return
         async with self._sqlite_writer(), self.engine.connect() as conn:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
+            async with self._transaction(conn, write=True, versioned=versioned) as view:
                 yield conn
+        self._committed(view)
+
+    async def append(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` and return once it is committed, in one transaction with the
+        rows other requests append at the same moment (group commit): under load, many
+        audit entries share one commit instead of queueing for the write lock one by
+        one. The transaction reads no reference data, so it checks no version."""
+        loop = asyncio.get_running_loop()
+        if self._group_commit is None or self._group_commit.loop is not loop:
+            self._group_commit = _GroupCommit(self, loop)
+        await self._group_commit.add(table, row)
+
+    @asynccontextmanager
+    async def _transaction(
+        self, conn: AsyncConnection, *, write: bool, versioned: bool = True
+    ) -> AsyncIterator[TransactionView]:
+        async with conn.begin():
+            version = await self._version_for(conn, write=write) if versioned else None
+            view = TransactionView(self.read_model, version)
+            token = current_view.set(view)
+            try:
+                yield view
+            finally:
+                current_view.reset(token)
+
+    def _committed(self, view: TransactionView) -> None:
+        if view.wrote_reference:
+            # This process sees its own change at once, whatever the version says.
+            self.read_model.forget()
+        if view.wrote_outbox:
+            self.wake_outbox()
+            if self._listener is not None:
+                self._listener.tell_others()
+
+    def wake_outbox(self) -> None:
+        for waiter in list(self.outbox_waiters):
+            waiter()
+
+    async def _version_for(self, conn: AsyncConnection, *, write: bool) -> int | None:
+        """The version of the reference data this transaction reads at (None: the
+        schema predates the read model, which then answers nothing)."""
+        if not await self._has_version_row(conn):
+            return None
+        model = self.read_model
+        if self.is_sqlite:
+            request = _request_version.get()
+            if not write and request is not None and request == (self, model.version):
+                return model.version
+            if not write:
+                # A read outside a request (the outbox worker, the CLI): the probe, no
+                # trip to the driver's thread. Its snapshot starts after the probe, so
+                # it can only be newer than the version it is filed under.
+                probed = self._probe_version()
+                if probed is not None:
+                    model.observe(probed)
+                    return probed
+        else:
+            self._listen()
+            if not write and model.version is not None and self._listener_live():
+                return model.version
+        version = int((await conn.execute(SELECT_VERSION)).scalar_one())
+        model.observe(version)
+        return version
+
+    async def _has_version_row(self, conn: AsyncConnection) -> bool:
+        if self._versioned is None:
+            self._versioned = await conn.run_sync(
+                lambda sync: inspect(sync).has_table(t.read_model_version.name)
+            )
+        return self._versioned
+
+    async def begin_request(self) -> None:
+        """Check the read model at the start of a request: on SQLite one read of the
+        version row, which the request's later read transactions rely on; on PostgreSQL
+        nothing while the listening connection is up."""
+        model = self.read_model
+        if not self.is_sqlite:
+            self._listen()
+            if model.version is not None and self._listener_live():
+                return
+        version = self._probe_version() if self.is_sqlite and self._versioned else None
+        if version is None:
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    await conn.execution_options(sqlite_begin="")
+                if not await self._has_version_row(conn):
+                    return
+                version = int((await conn.execute(SELECT_VERSION)).scalar_one())
+                await conn.rollback()
+        model.observe(version)
+        _request_version.set((self, version))
+
+    def _probe_version(self) -> int | None:
+        """SQLite: the version row read on the event loop's thread, through a connection
+        of its own. In WAL mode a reader never waits for writers, and a one-row read by
+        primary key takes microseconds, less than handing it to aiosqlite's thread. Should
+        the database be busy all the same (no waiting here), None: read it the usual way."""
+        path = self.url.database
+        if path in (None, "", ":memory:") or self.url.query:
+            return None
+        try:
+            if self._probe is None:
+                probe = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                probe.execute("PRAGMA busy_timeout=0")
+                self._probe = probe
+            row = self._probe.execute(PROBE_SQL).fetchone()
+            self.version_probes += 1
+        except sqlite3.Error:
+            self._close_probe()
+            return None
+        return int(row[0]) if row is not None else None
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._probe.close()
+            self._probe = None
+
+    def _listener_live(self) -> bool:
+        return self._listener is not None and self._listener.live
+
+    def _listen(self) -> None:
+        """PostgreSQL: make sure this process listens for new versions (and outbox
+        entries) on the event loop it runs on."""
+        if self._versioned is False:
+            return
+        loop = asyncio.get_running_loop()
+        if self._listener is not None and self._listener.loop is loop:
+            return
+        self._listener = _Listener(self, loop)
 
     @asynccontextmanager
     async def _sqlite_writer(self) -> AsyncIterator[None]:
@@ -106,8 +368,27 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
+        """A read transaction. The connection is checked out, and the transaction begun,
+        at its first statement: a read answered wholly from the read model costs the
+        database nothing (on PostgreSQL not even the pool's ping)."""
+        conn = _LazyConnection(self.engine)
+        view = TransactionView(self.read_model, None)
+        token = current_view.set(view)
+        try:
+            view.version = await self._version_for(conn, write=False)
             yield conn
+        except BaseException:
+            if conn.sync_connection is not None:
+                await conn.rollback()
+            raise
+        else:
+            if conn.sync_connection is not None:
+                await conn.commit()
+        finally:
+            current_view.reset(token)
+            if conn.sync_connection is not None:
+                await conn.close()
+        self._committed(view)
 
     async def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration."""
@@ -120,6 +401,8 @@ class Store:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
             await conn.run_sync(upgrade)
             await conn.commit()
+        self._versioned = True
+        self.read_model.forget()
 
     async def schema_revision(self) -> str | None:
         def current(sync_conn: Connection) -> str | None:
@@ -137,7 +420,168 @@ class Store:
         return count == 0
 
     async def dispose(self) -> None:
+        self._close_probe()
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self.engine.dispose()
+
+
+class _LazyConnection(AsyncConnection):
+    """An ``AsyncConnection`` that connects and begins its transaction when its first
+    statement comes (``Store.read``)."""
+
+    async def _started(self) -> None:
+        if self.sync_connection is None:
+            await self.start()
+            await self.begin()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().scalar(*args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().scalars(*args, **kwargs)
+
+    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().exec_driver_sql(*args, **kwargs)
+
+    async def run_sync(self, *args: Any, **kwargs: Any) -> Any:
+        await self._started()
+        return await super().run_sync(*args, **kwargs)
+
+    async def get_raw_connection(self) -> Any:
+        await self._started()
+        return await super().get_raw_connection()
+
+    @property  # type: ignore[misc]
+    def dialect(self) -> Any:
+        return self.engine.dialect
+
+
+class _GroupCommit:
+    """Rows waiting to be appended, written together by one task at a time: while one
+    transaction commits, the next rows gather for the following one."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+        self.pending: list[tuple[Table, dict[str, Any], asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def add(self, table: Table, row: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.pending.append((table, row, future))
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._flush())
+        # A request that gives up waiting does not take its row back: it is still written.
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            by_table: dict[Table, list[dict[str, Any]]] = {}
+            for table, row, _future in batch:
+                by_table.setdefault(table, []).append(row)
+            try:
+                async with self.store._write(versioned=False) as conn:
+                    for table, rows in by_table.items():
+                        await conn.execute(insert(table), rows)
+            except BaseException as exc:
+                for _table, _row, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                for _table, _row, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that LISTENs on the bot's channels: a new
+    version of the reference data empties the read model, a new outbox entry wakes the
+    worker. While it is down, every transaction reads the version row itself."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+        self.live = False
+        self._connection: Any = None
+        self._own_pid: int | None = None
+        self._telling: asyncio.Task[None] | None = None
+        self._task = loop.create_task(self._run())
+
+    def _dsn(self) -> str:
+        url = self.store.url.set(drivername="postgresql", query={})
+        return url.render_as_string(hide_password=False)
+
+    def _on_version(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self.store.read_model.observe(int(payload))
+        except ValueError:
+            self.store.read_model.forget()
+
+    def _on_outbox(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
+        if pid != self._own_pid:  # this instance's own worker was woken at the commit
+            self.store.wake_outbox()
+
+    def tell_others(self) -> None:
+        """Other instances: this one added outbox entries. Sent after the commit from
+        this connection, not by the writing transaction: a transaction that NOTIFYs
+        holds a database-wide lock while it commits, which would put every ticket's
+        commit in single file. One notice at a time is enough to wake them."""
+        if not self.live or self._telling is not None:
+            return
+        self._telling = self.loop.create_task(self._tell())
+
+    async def _tell(self) -> None:
+        try:
+            await self._connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+        except Exception as exc:  # the other instances still poll
+            log.info("read model: could not notify the other instances (%s)", exc)
+        finally:
+            self._telling = None
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        while True:
+            lost = asyncio.Event()
+            try:
+                self._connection = await asyncpg.connect(self._dsn())
+                self._connection.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await self._connection.add_listener(CHANNEL, self._on_version)
+                await self._connection.add_listener(OUTBOX_CHANNEL, self._on_outbox)
+                self._own_pid = self._connection.get_server_pid()
+                # Changes made before LISTEN took effect went unheard: read the row again.
+                self.store.read_model.forget()
+                self.live = True
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: retry, versions are read meanwhile
+                log.warning("read model: cannot listen on PostgreSQL (%s); retrying", exc)
+            finally:
+                self.live = False
+                self.store.read_model.forget()
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    async def close(self) -> None:
+        self.live = False
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:

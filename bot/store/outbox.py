@@ -1,9 +1,9 @@
 """The outbox: Web API calls owed to Slack, stored in the transaction of the change
 that owes them, then claimed and delivered by a worker (``bot.outbox``).
 
-Claiming is a conditional UPDATE on one row, so several bot instances on one database
-never deliver the same entry twice; a lease lets another instance take over an entry
-whose worker died mid-delivery.
+Claiming is one conditional ``UPDATE … RETURNING`` of the due rows, so several bot
+instances on one database never deliver the same entry twice; a lease lets another
+instance take over an entry whose worker died mid-delivery.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.store import prepared
 from bot.store import tables as t
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
@@ -59,44 +60,58 @@ async def enqueue(
         "attempts": 0,
         "status": PENDING,
     }
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(t.outbox).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(t.outbox).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - the two supported backends are above
-        raise RuntimeError(f"unsupported database {dialect}")
-    result = await conn.execute(stmt)
+    result = await conn.execute(prepared.once(conn, "enqueue", _enqueue), values)
     return bool(result.rowcount)
+
+
+def _enqueue(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (the dedupe key)."""
+    if dialect == "postgresql":
+        return postgresql.insert(t.outbox).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(t.outbox).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
 
 
 async def claim(
     conn: AsyncConnection, /, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int = 20
 ) -> list[OutboxEntry]:
-    """Take up to ``limit`` due entries for this worker, oldest first."""
+    """Take up to ``limit`` due entries for this worker, oldest first, in one statement.
+
+    On PostgreSQL the due rows are locked with ``SKIP LOCKED``: workers claiming at the
+    same moment take different entries instead of waiting on one another. On SQLite the
+    write transaction holds the database for the statement."""
+    free = or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now)
     due = (
         select(t.outbox.c.id)
         .where(t.outbox.c.status == PENDING)
         .where(t.outbox.c.next_attempt_at <= now)
-        .where(or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now))
+        .where(free)
         .order_by(t.outbox.c.id)
         .limit(limit)
     )
-    claimed: list[OutboxEntry] = []
-    for entry_id in list((await conn.execute(due)).scalars()):
-        result = await conn.execute(
-            update(t.outbox)
-            .where(t.outbox.c.id == entry_id)
-            .where(t.outbox.c.status == PENDING)
-            .where(or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now))
-            .values(claimed_by=worker, claimed_until=now + lease)
-        )
-        if result.rowcount != 1:
-            continue  # another worker was quicker
-        row = (
-            (await conn.execute(select(t.outbox).where(t.outbox.c.id == entry_id))).mappings().one()
-        )
-        claimed.append(
+    if conn.dialect.name == "postgresql":
+        # A claim is a lease, not a fact: should the server crash before it is on disk,
+        # the entry is simply claimed again. Not waiting for the disk here takes a
+        # flush off the path from a ticket's commit to its queue post.
+        await conn.execute(_NO_FLUSH)
+        # Materialized, so that LIMIT applies once: a subquery may be planned as a
+        # semi-join that takes every due row.
+        chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        wanted: Any = t.outbox.c.id.in_(select(chosen.c.id))
+    else:
+        wanted = t.outbox.c.id.in_(due.scalar_subquery())
+    stmt = (
+        update(t.outbox)
+        .where(wanted)
+        .where(t.outbox.c.status == PENDING)
+        .where(free)
+        .values(claimed_by=worker, claimed_until=now + lease)
+        .returning(*_ENTRY_COLUMNS)
+    )
+    rows = (await conn.execute(stmt)).mappings().all()
+    return sorted(
+        (
             OutboxEntry(
                 id=row["id"],
                 kind=row["kind"],
@@ -107,8 +122,23 @@ async def claim(
                 dedupe_key=row["dedupe_key"],
                 created_at=row["created_at"],
             )
-        )
-    return claimed
+            for row in rows
+        ),
+        key=lambda entry: entry.id,
+    )
+
+
+_NO_FLUSH = text("SET LOCAL synchronous_commit TO OFF")
+_ENTRY_COLUMNS = (
+    t.outbox.c.id,
+    t.outbox.c.kind,
+    t.outbox.c.method,
+    t.outbox.c.payload,
+    t.outbox.c.ticket_id,
+    t.outbox.c.attempts,
+    t.outbox.c.dedupe_key,
+    t.outbox.c.created_at,
+)
 
 
 async def mark_sent(

@@ -373,3 +373,21 @@ thread_messages = Table(
     Column("text", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# Bookkeeping of the store itself, kept apart from the domain's ``metadata`` (what
+# imports, exports and table-by-table operations go through). One row: the version of
+# the reference data the read model serves (bot/store/readmodel.py); database triggers
+# bump it in every transaction that changes a reference table.
+bookkeeping = MetaData(naming_convention=metadata.naming_convention)
+read_model_version = Table(
+    "read_model_version",
+    bookkeeping,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+
+def in_domain_schema(name: str | None, type_: str, _parent_names: Any) -> bool:
+    """Alembic ``include_name`` hook: compare the domain tables only (the bookkeeping
+    tables are the migrations' own business)."""
+    return not (type_ == "table" and name in bookkeeping.tables)

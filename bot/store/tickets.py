@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, String, and_, cast, exists, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import OPEN_STATUSES, Queue, Status, Ticket, TicketClock, TicketEvent, Tier
+from bot.store import prepared
 from bot.store import tables as t
+from bot.store.readmodel import current_view
 
 TICKET_FIELDS = (
     "tier",
@@ -120,8 +123,9 @@ async def insert_ticket(
     """Insert a new ticket and return its number; None when ``request_key`` was
     already used (a retried or doubled request), in which case nothing is written.
 
-    Callers look the key up first (``ticket_id_for_request``) to answer with the ticket
-    already opened; the unique key settles the race between two instances."""
+    The unique key settles it, in the same statement: no look-up first, and the race
+    between two instances ends the same way. The inserted row is kept for the rest of
+    the transaction, so that reading the ticket back costs no statement."""
     values = {
         "request_key": request_key,
         "ea": ea,
@@ -139,17 +143,44 @@ async def insert_ticket(
         "created_at": at,
         "updated_at": at,
     }
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(
-                insert(t.tickets).values(**values).returning(t.tickets.c.id)
-            )
-    except IntegrityError:
-        # The same request was stored first (by another instance, or a retry).
-        if request_key is not None and await ticket_id_for_request(conn, request_key=request_key):
-            return None
-        raise
-    return int(result.scalar_one())
+    stmt = prepared.once(conn, "insert_ticket", _insert_ticket)
+    row = (await conn.execute(stmt, values)).mappings().first()
+    if row is None:
+        return None  # the same request was stored first (by another instance, or a retry)
+    written = _written()
+    if written is not None:
+        written[row["id"]] = _ticket(row, ())
+    return int(row["id"])
+
+
+def _insert_ticket(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (request_key) DO NOTHING RETURNING every column."""
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(t.tickets)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(t.tickets)
+    else:  # pragma: no cover - the two supported backends are above
+        raise RuntimeError(f"unsupported database {dialect}")
+    return stmt.on_conflict_do_nothing(index_elements=[t.tickets.c.request_key]).returning(
+        *t.tickets.c
+    )
+
+
+_INSERT_CLOCK = insert(t.ticket_clocks).returning(*t.ticket_clocks.c)
+_INSERT_EVENT = insert(t.ticket_events)
+
+
+def _written() -> dict[int, Ticket] | None:
+    """The tickets the current transaction inserted (None outside ``Store`` transactions)."""
+    view = current_view.get()
+    return None if view is None else view.tickets
+
+
+def _changed() -> None:
+    """A ticket or clock changed in this transaction: read them from the database again."""
+    written = _written()
+    if written:
+        written.clear()
 
 
 async def ticket_id_for_request(conn: AsyncConnection, /, *, request_key: str) -> int | None:
@@ -165,12 +196,16 @@ async def update_ticket(
     if unknown:
         raise ValueError(f"not ticket fields: {sorted(unknown)}")
     values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
+    _changed()
     await conn.execute(
         update(t.tickets).where(t.tickets.c.id == ticket_id).values(updated_at=at, **values)
     )
 
 
 async def get_ticket(conn: AsyncConnection, /, *, ticket_id: int) -> Ticket | None:
+    written = _written()
+    if written and ticket_id in written:
+        return written[ticket_id]
     row = (
         (await conn.execute(select(t.tickets).where(t.tickets.c.id == ticket_id)))
         .mappings()
@@ -248,20 +283,24 @@ async def insert_clock(
     warn_at: dt.datetime | None,
 ) -> int:
     result = await conn.execute(
-        insert(t.ticket_clocks)
-        .values(
-            ticket_id=ticket_id,
-            tier=tier.value,
-            started_at=started_at,
-            target_minutes=target_minutes,
-            around_the_clock=around_the_clock,
-            due_at=due_at,
-            warn_at=warn_at,
-            pauses=[],
-        )
-        .returning(t.ticket_clocks.c.id)
+        _INSERT_CLOCK,
+        {
+            "ticket_id": ticket_id,
+            "tier": tier.value,
+            "started_at": started_at,
+            "target_minutes": target_minutes,
+            "around_the_clock": around_the_clock,
+            "due_at": due_at,
+            "warn_at": warn_at,
+            "pauses": [],
+        },
     )
-    return int(result.scalar_one())
+    clock = _clock(result.mappings().one())
+    written = _written()
+    if written and ticket_id in written:
+        ticket = written[ticket_id]
+        written[ticket_id] = dataclasses.replace(ticket, clocks=(*ticket.clocks, clock))
+    return clock.id
 
 
 async def update_clock(
@@ -285,6 +324,7 @@ async def update_clock(
         values["target_minutes"] = target_minutes
     if around_the_clock is not None:
         values["around_the_clock"] = around_the_clock
+    _changed()
     await conn.execute(
         update(t.ticket_clocks).where(t.ticket_clocks.c.id == clock_id).values(**values)
     )
@@ -351,9 +391,8 @@ async def add_event(
     data: dict[str, object] | None = None,
 ) -> None:
     await conn.execute(
-        insert(t.ticket_events).values(
-            ticket_id=ticket_id, at=at, actor=actor, kind=kind, data=data or {}
-        )
+        _INSERT_EVENT,
+        {"ticket_id": ticket_id, "at": at, "actor": actor, "kind": kind, "data": data or {}},
     )
 
 
@@ -392,6 +431,7 @@ async def set_queue_message(
 ) -> None:
     """Remember where the ticket's current queue message lives (set by the outbox worker
     once the post is delivered; ``updated_at`` is left alone, nothing changed for people)."""
+    _changed()
     await conn.execute(
         update(t.tickets)
         .where(t.tickets.c.id == ticket_id)

@@ -1,7 +1,7 @@
 """channels shared between organizations, ticket threads and their messages
 
 Revision ID: 0005_channels_threads
-Revises: 0003_holidays
+Revises: 0004_read_model_version
 Create Date: 2026-12-01 23:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_channels_threads"
-down_revision: str | None = "0003_holidays"
+down_revision: str | None = "0004_read_model_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,143 @@
+"""aiosqlite, used so that a statement costs one trip to the connection's thread.
+
+aiosqlite runs each call of a connection in a thread of its own; SQLAlchemy's adapter
+makes four such calls per statement (open a cursor, execute, fetch, close), each a
+queue hand-off and a wake-up of the event loop. Here a statement is executed, fetched
+and closed in one call, and ``BEGIN`` waits to travel with the first statement of the
+transaction: a transaction that runs no statement (every read served from the read
+model) costs no trip at all, and a COMMIT or ROLLBACK with nothing to end is skipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = tuple[Any, ...]
+
+
+class OneTripCursor:
+    """What SQLAlchemy's adapter expects of an aiosqlite cursor, with the rows of the
+    last statement already fetched."""
+
+    def __init__(self, connection: OneTripConnection) -> None:
+        self._connection = connection
+        self.description: Sequence[Any] | None = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+        self._rows: list[Row] = []
+
+    async def __aenter__(self) -> OneTripCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
+        result = await self._connection.run(_execute, sql, parameters, False)
+        self.description, self.rowcount, self.lastrowid, self._rows = result
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:
+        result = await self._connection.run(_execute, sql, parameters, True)
+        self.description, self.rowcount, self.lastrowid, self._rows = result
+        return self
+
+    async def fetchall(self) -> list[Row]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Row | None:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Row]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def close(self) -> None:
+        self._rows = []
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *_sizes: Any) -> None:
+        return None
+
+
+def _execute(
+    raw: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> tuple[Sequence[Any] | None, int, int | None, list[Row]]:
+    cursor = raw.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+class OneTripConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements each take one trip to its thread."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._thread.daemon = True  # never keep the interpreter alive at exit
+        self._pending_begin: str | None = None
+        self._in_transaction = False
+
+    def begin_later(self, statement: str) -> None:
+        """``BEGIN …`` is sent with the next statement, not on its own."""
+        self._pending_begin = statement
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        begin, self._pending_begin = self._pending_begin, None
+
+        def call() -> Any:
+            raw = self._conn
+            try:
+                if begin is not None:
+                    raw.execute(begin)
+                return fn(raw, *args)
+            finally:
+                self._in_transaction = raw.in_transaction
+
+        return await self._execute(call)
+
+    def cursor(self) -> OneTripCursor:  # type: ignore[override]
+        return OneTripCursor(self)
+
+    async def commit(self) -> None:
+        if self._pending_begin is not None:
+            self._pending_begin = None  # the transaction never started: nothing to commit
+            return
+        if self._in_transaction:
+            await self.run(lambda raw: raw.commit())
+
+    async def rollback(self) -> None:
+        if self._pending_begin is not None:
+            self._pending_begin = None
+            return
+        if self._in_transaction:
+            await self.run(lambda raw: raw.rollback())
+
+
+def connector(database: str, **kwargs: Any) -> Callable[[], OneTripConnection]:
+    """An ``async_creator`` for SQLAlchemy: a new connection to ``database``."""
+
+    async def connect() -> OneTripConnection:
+        connection = OneTripConnection(lambda: sqlite3.connect(database, **kwargs))
+        await connection
+        return connection
+
+    return connect  # type: ignore[return-value]

@@ -1,0 +1,223 @@
+"""The hot path's mechanics: each checked for what it promises, not for speed.
+
+- the outbox worker wakes when a transaction adds entries (not at its next poll);
+- audit entries appended at the same moment share one commit, and every caller waits
+  for that commit (a failure reaches every one of them);
+- a read transaction answered from the read model never reaches the database;
+- on SQLite, a statement is one trip to aiosqlite's thread, and BEGIN travels with it;
+- every listener of the app turns other requests away with its first, cheap test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import NOW, backend
+from fakeslack import FakeSlack
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import event, func, select, text
+from ticket_fixtures import demo_actor
+
+from bot import tickets
+from bot.config import Settings
+from bot.outbox import OutboxWorker
+from bot.store import Store
+from bot.store import accounts as accounts_db
+from bot.store import audit as audit_db
+from bot.store import tables as t
+from bot.store.sqlite_driver import OneTripConnection
+from handlers.app import build_app
+from handlers.dispatch import BodyMatcher
+from handlers.services import Services
+
+ALICE = "alice.martin@acme.example"
+
+
+async def test_the_outbox_worker_wakes_when_a_ticket_is_committed(demo_store: Store) -> None:
+    async with FakeSlack() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        worker = OutboxWorker(demo_store, client, worker_id="w", clock=lambda: NOW)
+        stop = asyncio.Event()
+        # Polling alone would wait a minute: only the wake-up can deliver in time.
+        running = asyncio.create_task(worker.run_forever(stop, interval=60))
+        try:
+            await asyncio.sleep(0.2)  # the worker has found nothing and waits
+            actor = await demo_actor(demo_store, ALICE)
+            opened = await tickets.open_ticket(
+                demo_store, actor, subject="vMotion fails", now=NOW, ea="411023871"
+            )
+            async with asyncio.timeout(5):
+                while not fake.posts("C0NUAGEQ"):  # noqa: ASYNC110 - the fake records, no event
+                    await asyncio.sleep(0.01)
+            assert opened.card.ticket.ref in fake.posts("C0NUAGEQ")[0].args["text"]
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 5)
+
+
+async def test_another_instance_delivers_what_this_one_owes(demo_store: Store) -> None:
+    """On PostgreSQL, the writing instance NOTIFYs the others after its commit: a worker
+    of another instance wakes at once. SQLite has no such channel between processes:
+    the other worker finds the entry at its next poll."""
+    other = Store(str(demo_store.url))
+    interval = 60.0 if backend() == "postgres" else 0.2
+    async with FakeSlack() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        worker = OutboxWorker(other, client, worker_id="other", clock=lambda: NOW)
+        stop = asyncio.Event()
+        await other.begin_request()  # the other instance listens from now on
+        running = asyncio.create_task(worker.run_forever(stop, interval=interval))
+        try:
+            await asyncio.sleep(0.3)  # the worker has found nothing and waits
+            actor = await demo_actor(demo_store, ALICE)
+            await tickets.open_ticket(
+                demo_store, actor, subject="vMotion fails", now=NOW, ea="411023871"
+            )
+            async with asyncio.timeout(5):
+                while not fake.posts("C0NUAGEQ"):  # noqa: ASYNC110 - the fake records, no event
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 5)
+            await other.dispose()
+
+
+async def audit_count(store: Store) -> int:
+    async with store.read() as conn:
+        query = select(func.count()).select_from(t.audit_entries)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own(
+    store: Store,
+) -> None:
+    batches = 0
+
+    @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
+    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal batches
+        batches += statement.startswith("INSERT INTO audit_entries")
+
+    async def one(n: int) -> int:
+        await audit_db.append(store, at=NOW, actor=f"u{n}@x.example", action="ea.view")
+        return await audit_count(store)  # committed before append returned
+
+    seen = await asyncio.gather(*(one(n) for n in range(40)))
+    assert await audit_count(store) == 40
+    assert all(count >= 1 for count in seen)
+    # the first entry goes alone, the others gather while it commits
+    assert batches < 40
+
+
+async def test_a_failed_group_commit_reaches_every_waiter(store: Store) -> None:
+    # An actor longer than its column: PostgreSQL refuses the batch; SQLite does not
+    # check lengths, so make the batch fail on a missing table instead.
+    broken = t.audit_entries if backend() == "postgres" else t.read_model_version
+
+    async def one(n: int) -> None:
+        if backend() == "postgres":
+            await audit_db.append(store, at=NOW, actor="x" * 300, action=f"a{n}")
+        else:
+            await store.append(broken, {"id": n, "nothing": 1})
+
+    results = await asyncio.gather(*(one(n) for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+    # the appender is not stuck: later entries are written
+    await audit_db.append(store, at=NOW, actor="a@x.example", action="ea.view")
+    assert await audit_count(store) == 1
+
+
+async def test_a_read_answered_from_the_read_model_never_reaches_the_database(
+    demo_store: Store,
+) -> None:
+    await demo_store.begin_request()
+    async with demo_store.read() as conn:
+        await accounts_db.get_account(conn, ea="411023871")  # now cached
+    checkouts = 0
+
+    @event.listens_for(demo_store.engine.sync_engine, "checkout")
+    def _count(*_args: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    await demo_store.begin_request()
+    async with demo_store.read() as conn:
+        account = await accounts_db.get_account(conn, ea="411023871")
+    assert account is not None and account.name == "ACME Production"
+    if backend() == "sqlite":
+        assert checkouts == 0  # the version was read by the probe, the account cached
+    else:
+        assert checkouts <= 1  # the listener knows the version: nothing but no more
+
+
+async def test_sqlite_statements_take_one_trip_to_the_driver_thread(tmp_path: Path) -> None:
+    """SQLite's driver, whichever database the suite runs on."""
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
+    await store.migrate()
+    trips = 0
+    original = OneTripConnection._execute
+
+    async def counting(self: OneTripConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await original(self, fn, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(OneTripConnection, "_execute", counting)
+        async with store.write() as conn:
+            begun = trips  # BEGIN IMMEDIATE went with the version read: one trip
+            for n in range(3):
+                await conn.execute(
+                    text("INSERT INTO audit_entries (at, action, detail) VALUES (:at, :a, '{}')"),
+                    {"at": NOW.replace(tzinfo=None), "a": f"a{n}"},
+                )
+            rows = (await conn.execute(select(t.audit_entries.c.action))).all()
+            in_transaction = trips
+        after_commit = trips
+    assert len(rows) == 3
+    assert begun == 1
+    assert in_transaction == begun + 4  # three inserts and a select, one trip each
+    assert after_commit == in_transaction + 1  # COMMIT
+    await store.dispose()
+
+
+def test_every_listener_turns_other_requests_away_first() -> None:
+    settings = Settings(
+        bot_token="xoxb-test",
+        signing_secret="s",
+        app_token=None,
+        api_url="http://127.0.0.1:9/api/",
+        port=0,
+        database_url="sqlite+aiosqlite:///:memory:",
+        default_locale="en",
+    )
+    app = build_app(Services(store=Store(settings.database_url), settings=settings))
+    listeners = app._async_listeners
+    assert len(listeners) > 20
+    for listener in listeners:
+        assert isinstance(listener.matchers[0], BodyMatcher), listener.ack_function
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"command": "/ea"}, True),
+        ({"command": "/ea2"}, False),
+        ({"type": "block_actions", "actions": [{"action_id": "x"}]}, False),
+    ],
+)
+async def test_a_command_matcher_reads_the_command_only(
+    body: dict[str, Any], expected: bool
+) -> None:
+    from slack_bolt.request.async_request import AsyncBoltRequest
+    from slack_bolt.response import BoltResponse
+
+    from handlers.dispatch import _command
+
+    request = AsyncBoltRequest(body="", headers={})
+    request.body = body
+    matcher = BodyMatcher("/ea", _command)
+    assert await matcher.async_matches(request, BoltResponse(status=200)) is expected
