@@ -62,6 +62,13 @@ def _view_callback(body: dict[str, Any]) -> object:
     return view.get("callback_id") if isinstance(view, dict) else None
 
 
+def _shortcut_callback(body: dict[str, Any]) -> object:
+    # global shortcuts are "shortcut", message shortcuts "message_action"
+    if body.get("type") not in ("shortcut", "message_action"):
+        return None
+    return body.get("callback_id")
+
+
 def _event_type(body: dict[str, Any]) -> object:
     if body.get("type") != "event_callback":
         return None
@@ -71,7 +78,7 @@ def _event_type(body: dict[str, Any]) -> object:
 
 class PrefilteredRegistration:
     """What ``register(app)`` functions use of the app (``command``, ``action``,
-    ``view``, ``event``), registering each listener with its first test. Constraints
+    ``view``, ``shortcut``, ``event``), registering each listener with its first test. Constraints
     other than a string or a pattern are registered as they are."""
 
     def __init__(self, app: AsyncApp) -> None:
@@ -85,6 +92,11 @@ class PrefilteredRegistration:
 
     def view(self, constraint: Any, **kwargs: Any) -> Callable[..., Any]:
         return self._register(self.app.view(constraint, **kwargs), constraint, _view_callback)
+
+    def shortcut(self, constraint: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._register(
+            self.app.shortcut(constraint, **kwargs), constraint, _shortcut_callback
+        )
 
     def event(self, constraint: Any, **kwargs: Any) -> Callable[..., Any]:
         return self._register(self.app.event(constraint, **kwargs), constraint, _event_type)

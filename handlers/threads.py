@@ -8,7 +8,9 @@ already, else ``users.info``)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -26,7 +28,7 @@ from bot.store import Store
 from bot.tickets import TicketOutcome
 from bot.visibility import Actor
 from handlers.common import clicked, error_text, reply
-from handlers.middleware import resolve_actor
+from handlers.middleware import background, resolve_actor
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -438,10 +440,28 @@ async def channel_command(
     await reply(ack, text)
 
 
+def after_ack(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """An event listener whose work follows the ack: the app answers a request only when
+    its listener is done, and an event's answer must never wait on the Web API (Slack
+    delivers it again after 3 s). Shutdown waits for this work like any in flight."""
+
+    async def work(kwargs: dict[str, Any]) -> None:
+        try:
+            await handler(**kwargs)
+        except Exception:
+            log.exception("event %s failed", handler.__name__)
+
+    @functools.wraps(handler)  # Bolt injects the arguments ``handler`` names
+    async def listener(**kwargs: Any) -> None:
+        background(work(kwargs))
+
+    return listener
+
+
 def register(app: AsyncApp) -> None:
-    app.event("app_mention")(handle_mention)
-    app.event("message")(handle_message)
-    app.event("reaction_added")(handle_reaction)
+    app.event("app_mention")(after_ack(handle_mention))
+    app.event("message")(after_ack(handle_message))
+    app.event("reaction_added")(after_ack(handle_reaction))
     app.shortcut(ThreadIds.TICKET_FROM_MESSAGE)(handle_ticket_shortcut)
     app.shortcut(ThreadIds.REPLY_TO_CUSTOMER)(handle_reply_shortcut)
     app.shortcut(ThreadIds.REPLY_TO_VENDOR)(handle_reply_shortcut)
