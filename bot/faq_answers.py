@@ -281,7 +281,9 @@ def _related(
     return tuple(
         (slug, catalog.title(slug, locale, kind, partner_type))
         for slug, score in result.alternatives[1:]
+        # only entries written for the asker: a customer is not offered a partner's page
         if score >= RELATED_SHARE * result.score
+        and catalog.entries[slug].written_for(kind, partner_type)
     )[:RELATED_COUNT]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from conftest import BotUnderTest
 
 from bot.blocks.faq import FaqIds, entry_value
+from bot.faq import default_catalog
 from bot.store import audit as audit_db
 
 ALICE = "alice.martin@acme.example"  # ACME customer, French; partner nuage
@@ -157,6 +158,18 @@ async def test_related_entries_open_for_the_asker_in_the_answers_language(
     assert call.args["blocks"][0]["block_id"] == f"faq:{slug}"
     assert call.args["replace_original"] is True
     assert all(b["value"].endswith(":en") for b in buttons(call.args))
+
+
+async def test_a_customer_is_offered_only_related_entries_written_for_customers(
+    bot_app: BotUnderTest,
+) -> None:
+    block, body = await ask(bot_app, "comment trouver mon numéro EA", ALICE)
+    assert block == "faq:ea-lookup-reseller"
+    catalog = default_catalog()
+    related = [b for b in body["blocks"] if b.get("block_id") == FaqIds.RELATED_BLOCK]
+    for pick in related[0]["elements"] if related else []:
+        slug = pick["value"].rsplit(":", 1)[0]
+        assert catalog.entries[slug].written_for("customer"), slug
 
 
 async def test_close_entries_are_offered_as_choices(bot_app: BotUnderTest) -> None:
