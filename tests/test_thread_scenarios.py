@@ -17,6 +17,7 @@ from ticket_fixtures import events, get_ticket, ticket_count
 from bot.blocks.threads import ThreadIds
 from bot.domain import Status
 from bot.store import audit as audit_db
+from handlers import middleware
 
 ALICE = "alice.martin@acme.example"  # ACME superuser (fr)
 LEA = "lea.girard@nuage.example"  # nuage agent
@@ -70,16 +71,9 @@ async def settle(bot: BotUnderTest) -> None:
 
 
 async def listeners_done() -> None:
-    """Wait for the listeners Bolt runs after the ack (events are processed there)."""
-    for _ in range(500):
-        running = [
-            task
-            for task in asyncio.all_tasks()
-            if not task.done() and "run_ack_function" in task.get_coro().__qualname__
-        ]
-        if not running:
-            break
-        await asyncio.sleep(0.01)
+    """Wait for the work an event starts after its ack (``after_ack``: the request is
+    answered at once, the work goes on in the background)."""
+    assert await middleware.wait_background(10.0), "event work still running after 10 s"
 
 
 async def say(
