@@ -224,10 +224,16 @@ async def open_from_message(
     text: str,
     now: dt.datetime,
     ea: str | None = None,
+    by: Actor | None = None,
 ) -> Intake:
     """A message of a customer channel becomes a ticket of that customer, by the rules
-    of ``/ticket new``; the bot answers in the message's thread."""
+    of ``/ticket new``; the bot answers in the message's thread. ``by``: who reacted or
+    used the shortcut on it, when not its author."""
     if actor.org.id not in (link.org, link.partner):
+        raise Forbidden("threads.intake_not_member")
+    if by is not None and by.is_partner and not await _files_for(store, by, link.org, now):
+        # A partner's reaction or shortcut opens a customer's message only while its grant
+        # lets it file that customer's tickets: a revoked partner does nothing more.
         raise Forbidden("threads.intake_not_member")
     key = request_key(link.channel, ts)
     async with store.read() as conn:
@@ -266,6 +272,13 @@ async def open_from_message(
         usage="tickets.usage_new",
     )
     return Intake(outcome=outcome)
+
+
+async def _files_for(store: Store, actor: Actor, customer: str, now: dt.datetime) -> bool:
+    return any(
+        f.account.customer == customer
+        for f in await tickets.fileable_accounts(store, actor, now=now)
+    )
 
 
 async def _ask_for_ea(
@@ -328,13 +341,17 @@ async def _relay(
     vendor_ts: str | None = None,
 ) -> bool:
     """Owe ``text`` in the ``to`` thread as ``author`` wrote it (escaped, named as that
-    thread's reader may know them)."""
+    thread's reader may know them, license keys masked when that reader may not read
+    them). Nothing goes to a partner thread whose partner no longer reads the ticket."""
+    if not await threads.may_read(change, to):
+        return False
     partner = await change.partner()
     locale = await _locale(change, to)
     label = threads.author_label(
         name=author.contact.name, org=author.org, reader=to, partner=partner
     )
-    body = t(message, locale, label=label, text=threads.neutralize(text), ticket=change.ticket.ref)
+    shown = (await threads.side_lens(change, to)).text(text)
+    body = t(message, locale, label=label, text=threads.neutralize(shown), ticket=change.ticket.ref)
     blocks = None
     if to is ThreadSide.PARTNER and author.org.id == change.ticket.customer:
         blocks = [

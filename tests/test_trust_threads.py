@@ -1,0 +1,208 @@
+"""The trust rules hold in the ticket threads too, over HTTP through the real Bolt app:
+
+- access follows the grant: a partner whose grant is revoked gets nothing more relayed
+  into its old thread, and can reply, relay or open nothing more (by command, button,
+  form, shortcut, reaction or message);
+- license keys stay masked in what is relayed to a partner thread without
+  view_license_keys (the customer reads its own keys);
+- an MSP's customer reads no escalation in its thread, neither in a status line nor
+  on its card (R2);
+- the ids in the thread forms are read through the one validated path.
+"""
+
+from __future__ import annotations
+
+from conftest import BotUnderTest
+from test_thread_scenarios import (
+    EOIN,
+    INES,
+    LEA,
+    LUMIERE_CH,
+    MANON,
+    MARC,
+    MENTION,
+    NUAGE_Q,
+    PIXEL_Q,
+    SOPHIE,
+    VMW_Q,
+    ack_text,
+    post_ts,
+    queue_post,
+    say,
+    settle,
+    thread_texts,
+    u,
+)
+from ticket_fixtures import events, get_ticket, ticket_count
+
+from bot.blocks.threads import ThreadIds
+from bot.domain import Tier
+
+CARAVELLE_CH, HEXAGONE_CH = "C0CARAVELLE", "C0HEXAGONE"
+CARAVELLE_EA = "845512930"
+ETIENNE = "etienne.gagnon@caravelle.example"  # Caravelle's superuser
+AMELIE = "amelie.roy@caravelle.example"  # a user of Caravelle
+TOM = "tom.walsh@harbor.example"  # harbor agent: Caravelle's other partner
+JEAN = "jean.morel@hexagone.example"  # Hexagone: nuage holds no view_license_keys there
+HARBOR_Q = "C0HARBORQ"
+KEY = "7LRWF-VEALK-XWKKX-ZWWHP-0E4FU"
+MASKED = "•••••-•••••-•••••-•••••-0E4FU"
+
+
+async def link(bot: BotUnderTest, channel: str, org: str) -> None:
+    linked = ack_text(
+        await bot.command("/supportbot", f"channel link {org}", as_=SOPHIE, channel_id=channel)
+    )
+    assert "customer" in linked or "client" in linked, linked
+
+
+def nuage_calls(bot: BotUnderTest) -> list[tuple[str, str]]:
+    """Every post and update the bot sent to nuage's queue channel."""
+    return [
+        (c.method, str(c.args.get("text")))
+        for c in bot.fake.calls
+        if c.method in ("chat.postMessage", "chat.update") and c.args.get("channel") == NUAGE_Q
+    ]
+
+
+async def test_a_revoked_partner_gets_nothing_more_from_the_threads_and_does_nothing_more(
+    bot_app: BotUnderTest,
+) -> None:
+    await link(bot_app, CARAVELLE_CH, "caravelle")
+    opened = await say(
+        bot_app,
+        CARAVELLE_CH,
+        AMELIE,
+        f"{MENTION} sev3 ea:{CARAVELLE_EA} product:vsphere Hosts lose their datastore",
+    )
+    ts = str(opened["ts"])
+    assert (await get_ticket(bot_app.store, 1)).partner == "nuage"
+    nuage_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    ack_text(await bot_app.command("/access", f"revoke {CARAVELLE_EA} nuage", as_=ETIENNE))
+    await settle(bot_app)
+    ticket = await get_ticket(bot_app.store, 1)
+    assert (ticket.tier, ticket.partner) == (Tier.PARTNER, "harbor")
+    harbor_ts = post_ts(bot_app, queue_post(bot_app, HARBOR_Q))
+    seen_by_nuage = nuage_calls(bot_app)
+
+    # The customer's words go to the partner that holds the ticket now, and only there.
+    await say(bot_app, CARAVELLE_CH, AMELIE, "Still down on host 4", thread_ts=ts)
+    assert any("Still down on host 4" in x for x in thread_texts(bot_app, HARBOR_Q, harbor_ts))
+    # Harbor works it: status lines and card updates reach harbor's thread, not nuage's.
+    ack_text(await bot_app.command("/ticket", "take T-1", as_=TOM))
+    ack_text(await bot_app.command("/ticket", "reply T-1 Looking at it now", as_=TOM))
+    await settle(bot_app)
+    assert any("Looking at it now" in x for x in thread_texts(bot_app, CARAVELLE_CH, ts))
+
+    # Nuage can do nothing more, by any path, and reads it as a missing ticket.
+    reply = ack_text(await bot_app.command("/ticket", "reply T-1 Still with us?", as_=LEA))
+    missing = ack_text(await bot_app.command("/ticket", "reply T-99 Still with us?", as_=LEA))
+    assert reply.replace("T-1", "T-99") == missing
+    vendor = ack_text(await bot_app.command("/ticket", "reply T-1 vendor Hello", as_=MARC))
+    assert vendor.replace("T-1", "T-99") == ack_text(
+        await bot_app.command("/ticket", "reply T-99 vendor Hello", as_=MARC)
+    )
+    pressed = await bot_app.requests.block_action(
+        u(LEA), ThreadIds.REPLY_TO_CUSTOMER_BUTTON, "1", channel_id=NUAGE_Q
+    )
+    pressed_missing = await bot_app.requests.block_action(
+        u(LEA), ThreadIds.REPLY_TO_CUSTOMER_BUTTON, "99", channel_id=NUAGE_Q
+    )
+    await settle(bot_app)
+    [answer] = bot_app.fake.responses(pressed.response_name)
+    [answer_missing] = bot_app.fake.responses(pressed_missing.response_name)
+    assert answer.args["text"].replace("T-1", "T-99") == answer_missing.args["text"]
+    submitted = await bot_app.requests.view_submission(
+        u(LEA),
+        ThreadIds.REPLY_MODAL,
+        {ThreadIds.REPLY_TEXT: {ThreadIds.REPLY_TEXT: "From the old partner"}},
+        private_metadata="1",
+    )
+    assert submitted.status == 200
+    internal = await say(bot_app, NUAGE_Q, LEA, "Pass this on please", thread_ts=nuage_ts)
+    shortcut = await bot_app.requests.message_shortcut(
+        u(LEA), ThreadIds.REPLY_TO_CUSTOMER, NUAGE_Q, internal
+    )
+    assert shortcut.status == 200
+    await say(bot_app, CARAVELLE_CH, LEA, "Nuage here, we still follow it", thread_ts=ts)
+    await settle(bot_app)
+    customer = thread_texts(bot_app, CARAVELLE_CH, ts)
+    for said in ("Still with us?", "From the old partner", "Pass this on", "Nuage here"):
+        assert not any(said in x for x in customer), said
+    assert not any("Nuage here" in x for x in thread_texts(bot_app, HARBOR_Q, harbor_ts))
+    kinds = [e.kind for e in await events(bot_app.store, 1)]
+    assert "partner_to_customer" not in kinds and "internal_message" not in kinds
+    # A 🎫 by the old partner on a new message of the customer opens nothing.
+    asked = await say(bot_app, CARAVELLE_CH, AMELIE, f"ea:{CARAVELLE_EA} Backups fail too")
+    await bot_app.requests.reaction(u(LEA), CARAVELLE_CH, str(asked["ts"]))
+    await settle(bot_app)
+    assert await ticket_count(bot_app.store) == 1
+    assert thread_texts(bot_app, CARAVELLE_CH, str(asked["ts"])) == []
+    # Not one more word reached nuage's channel since the grant went.
+    assert nuage_calls(bot_app) == seen_by_nuage
+
+
+async def test_keys_relayed_to_a_partner_without_view_license_keys_are_masked(
+    bot_app: BotUnderTest,
+) -> None:
+    await link(bot_app, HEXAGONE_CH, "hexagone")
+    opened = await say(bot_app, HEXAGONE_CH, JEAN, f"{MENTION} sev3 Backup job fails")
+    ts = str(opened["ts"])
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    await say(bot_app, HEXAGONE_CH, JEAN, f"It fails with key {KEY} only", thread_ts=ts)
+    relayed = [x for x in thread_texts(bot_app, NUAGE_Q, partner_ts) if "fails with key" in x]
+    assert relayed and all(KEY not in x and MASKED in x for x in relayed), relayed
+    # The customer's own keys are its own: a reply to it carries them as written, and
+    # the partner's copy of that reply is masked.
+    ack_text(await bot_app.command("/ticket", f"reply T-1 Is {KEY} the one?", as_=LEA))
+    await settle(bot_app)
+    assert any(f"Is {KEY} the one?" in x for x in thread_texts(bot_app, HEXAGONE_CH, ts))
+    copies = [x for x in thread_texts(bot_app, NUAGE_Q, partner_ts) if "the one?" in x]
+    assert copies and all(KEY not in x for x in copies), copies
+    # What the vendor writes reaches the partner thread masked as well.
+    ack_text(await bot_app.command("/escalate", "T-1 Reproduced, need the vendor", as_=MARC))
+    await settle(bot_app)
+    vendor_ts = post_ts(bot_app, queue_post(bot_app, VMW_Q))
+    await say(bot_app, VMW_Q, EOIN, f"Key {KEY} hits a known bug", thread_ts=vendor_ts)
+    from_vendor = [x for x in thread_texts(bot_app, NUAGE_Q, partner_ts) if "known bug" in x]
+    assert from_vendor and all(KEY not in x and MASKED in x for x in from_vendor), from_vendor
+
+
+async def test_an_msp_customer_reads_no_escalation_in_its_thread(bot_app: BotUnderTest) -> None:
+    message = await say(
+        bot_app, LUMIERE_CH, MANON, f"{MENTION} sev2 product:foundation Upgrade stuck at 60 %"
+    )
+    ts = str(message["ts"])
+    ack_text(await bot_app.command("/escalate", "T-1 Reproduced in the lab", as_=INES))
+    await settle(bot_app)
+    assert post_ts(bot_app, queue_post(bot_app, PIXEL_Q))
+    ack_text(await bot_app.command("/ticket", "take T-1", as_=EOIN))
+    ack_text(await bot_app.command("/ticket", "resolve T-1 Patched the precheck", as_=EOIN))
+    await settle(bot_app)
+    lines = thread_texts(bot_app, LUMIERE_CH, ts)
+    updates = [
+        str(c.args["text"])
+        for c in bot_app.fake.calls_to("chat.update")
+        if c.args.get("channel") == LUMIERE_CH
+    ]
+    assert updates, "the customer's card follows the ticket"
+    for text in lines + updates:
+        for leak in ("escalad", "escalat", "éditeur", "spécialistes", "specialists", "VMware"):
+            assert leak not in text, (leak, text)
+    assert any("résolu" in x or "resolved" in x for x in lines), lines
+
+
+async def test_the_reply_form_reads_its_ticket_id_through_the_validated_path(
+    bot_app: BotUnderTest,
+) -> None:
+    for tampered in ("²", "١", "-1", "T-1; drop", "9" * 40, ""):
+        submitted = await bot_app.requests.view_submission(
+            u(LEA),
+            ThreadIds.REPLY_MODAL,
+            {ThreadIds.REPLY_TEXT: {ThreadIds.REPLY_TEXT: "hello"}},
+            private_metadata=tampered,
+        )
+        assert submitted.status == 200, (tampered, submitted.text)
+        assert submitted.json["response_action"] == "update", tampered
+        shown = str(submitted.json["view"])
+        assert "unexpected" not in shown.lower() and "inattendu" not in shown.lower()
