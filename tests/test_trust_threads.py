@@ -12,8 +12,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 from conftest import BotUnderTest
 from test_thread_scenarios import (
+    ACME_CH,
+    ALICE,
     EOIN,
     INES,
     LEA,
@@ -26,6 +31,7 @@ from test_thread_scenarios import (
     SOPHIE,
     VMW_Q,
     ack_text,
+    acme_ticket,
     post_ts,
     queue_post,
     say,
@@ -35,11 +41,13 @@ from test_thread_scenarios import (
 )
 from ticket_fixtures import events, get_ticket, ticket_count
 
+from bot import tickets
 from bot.blocks.threads import ThreadIds
 from bot.domain import Tier
+from bot.store import accounts as accounts_db
 
 CARAVELLE_CH, HEXAGONE_CH = "C0CARAVELLE", "C0HEXAGONE"
-CARAVELLE_EA = "845512930"
+CARAVELLE_EA, ACME_EA = "845512930", "411023871"
 ETIENNE = "etienne.gagnon@caravelle.example"  # Caravelle's superuser
 AMELIE = "amelie.roy@caravelle.example"  # a user of Caravelle
 TOM = "tom.walsh@harbor.example"  # harbor agent: Caravelle's other partner
@@ -132,14 +140,51 @@ async def test_a_revoked_partner_gets_nothing_more_from_the_threads_and_does_not
     assert not any("Nuage here" in x for x in thread_texts(bot_app, HARBOR_Q, harbor_ts))
     kinds = [e.kind for e in await events(bot_app.store, 1)]
     assert "partner_to_customer" not in kinds and "internal_message" not in kinds
-    # A 🎫 by the old partner on a new message of the customer opens nothing.
-    asked = await say(bot_app, CARAVELLE_CH, AMELIE, f"ea:{CARAVELLE_EA} Backups fail too")
-    await bot_app.requests.reaction(u(LEA), CARAVELLE_CH, str(asked["ts"]))
-    await settle(bot_app)
-    assert await ticket_count(bot_app.store) == 1
-    assert thread_texts(bot_app, CARAVELLE_CH, str(asked["ts"])) == []
     # Not one more word reached nuage's channel since the grant went.
     assert nuage_calls(bot_app) == seen_by_nuage
+
+
+async def test_a_revoked_partners_reaction_opens_nothing_in_the_customers_name(
+    bot_app: BotUnderTest,
+) -> None:
+    await link(bot_app, CARAVELLE_CH, "caravelle")
+    ack_text(await bot_app.command("/access", f"revoke {CARAVELLE_EA} nuage", as_=ETIENNE))
+    asked = await say(bot_app, CARAVELLE_CH, AMELIE, f"ea:{CARAVELLE_EA} Backups fail every night")
+    await bot_app.requests.reaction(u(LEA), CARAVELLE_CH, str(asked["ts"]))
+    await settle(bot_app)
+    assert await ticket_count(bot_app.store) == 0
+    assert thread_texts(bot_app, CARAVELLE_CH, str(asked["ts"])) == []
+    # The customer's own 🎫 opens it, and it goes to the partner that holds a grant.
+    await bot_app.requests.reaction(u(AMELIE), CARAVELLE_CH, str(asked["ts"]))
+    await settle(bot_app)
+    ticket = await get_ticket(bot_app.store, 1)
+    assert (ticket.opened_by, ticket.partner) == (AMELIE, "harbor")
+
+
+async def test_a_lapsed_grant_relays_nothing_before_its_tickets_move(
+    bot_app: BotUnderTest,
+) -> None:
+    ts = await acme_ticket(bot_app)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    async with bot_app.store.write() as conn:
+        grant = await accounts_db.get_grant(conn, ea=ACME_EA, partner="nuage")
+        assert grant is not None
+        yesterday = bot_app.clock().date() - dt.timedelta(days=1)
+        await accounts_db.upsert_grant(conn, grant=dataclasses.replace(grant, until=yesterday))
+    before = nuage_calls(bot_app)
+    await say(bot_app, ACME_CH, ALICE, "Any news on the vMotion issue?", thread_ts=ts)
+    assert nuage_calls(bot_app) == before
+    assert not any("Any news" in x for x in thread_texts(bot_app, NUAGE_Q, partner_ts))
+    # At the next scan the ticket moves on (to the vendor: ACME has no other partner
+    # filing tickets), and the customer's words go there.
+    assert await tickets.release_lapsed_grants(bot_app.store, now=bot_app.clock()) == ["T-1"]
+    await settle(bot_app)
+    vendor_ts = post_ts(bot_app, queue_post(bot_app, VMW_Q))
+    await say(bot_app, ACME_CH, ALICE, "Still failing tonight", thread_ts=ts)
+    assert any("Still failing tonight" in x for x in thread_texts(bot_app, VMW_Q, vendor_ts))
+    assert not any(
+        m == "chat.postMessage" and "Still failing" in x for m, x in nuage_calls(bot_app)
+    )
 
 
 async def test_keys_relayed_to_a_partner_without_view_license_keys_are_masked(
