@@ -35,6 +35,7 @@ from bot.domain import (
     Channel,
     ChannelRole,
     OrgKind,
+    Permission,
     Role,
     Status,
     ThreadSide,
@@ -103,11 +104,14 @@ async def link_channel(
                 "threads.link_role_mismatch", usage=USAGE_CHANNEL, org=org.name, role=wanted.value
             )
         if wanted is ChannelRole.CUSTOMER:
+            # The channel carries the customer's tickets: only a partner that files them
+            # (not one reading orders alone) shares it.
             mine = {
                 g.ea
                 for g in await accounts_db.grants_of_partner(
                     conn, partner=actor.org.id, active_on=now.date()
                 )
+                if g.allows(Permission.FILE_SUPPORT_REQUESTS, now.date())
             }
             theirs = {a.ea for a in await accounts_db.list_accounts(conn, customer=org.id)}
             if not mine & theirs:
@@ -257,6 +261,10 @@ async def open_from_message(
             account = await accounts_db.get_account(conn, ea=ea)
         if account is None or account.customer != link.org:
             raise NotFound("tickets.ea_not_found", ea=ea)
+        if link.partner is not None and not await _partner_files(store, link.partner, ea, now):
+            # The channel is shared with a partner that no longer handles this EA: a
+            # ticket opened here would be read there.
+            raise Forbidden("threads.intake_partner_left", ea=ea)
     outcome = await tickets.open_ticket(
         store,
         actor,
@@ -272,6 +280,12 @@ async def open_from_message(
         usage="tickets.usage_new",
     )
     return Intake(outcome=outcome)
+
+
+async def _partner_files(store: Store, partner: str, ea: str, now: dt.datetime) -> bool:
+    async with store.read() as conn:
+        grant = await accounts_db.get_grant(conn, ea=ea, partner=partner)
+    return grant is not None and grant.allows(Permission.FILE_SUPPORT_REQUESTS, now.date())
 
 
 async def _files_for(store: Store, actor: Actor, customer: str, now: dt.datetime) -> bool:

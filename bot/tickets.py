@@ -1481,6 +1481,7 @@ async def release_partner_tickets(
         # more is relayed or posted there, and messages written there are no ticket's.
         # The successor's queue post (or hand-back) starts the new one.
         await threads_db.forget_thread(conn, ticket_id=ticket.id, side=ThreadSide.PARTNER)
+        await _leave_partners_channel(conn, ticket_id=ticket.id, partner=partner)
         change = _Change(conn, cache, actor, ticket, now)
         if ticket.tier is Tier.PARTNER:
             tier = Tier.PARTNER if successor is not None else Tier.VENDOR
@@ -1518,6 +1519,18 @@ async def release_partner_tickets(
         await change.tell_customer("dm_partner_removed", previous=previous, holder=holder)
         moved.append(ticket.ref)
     return moved
+
+
+async def _leave_partners_channel(conn: AsyncConnection, *, ticket_id: int, partner: str) -> None:
+    """A customer thread in a channel shared with the partner that lost the ticket stops
+    being its customer thread: that partner would read every word there. The customer's
+    direct messages carry the conversation on (the notice of the move starts it)."""
+    customer = (await threads_db.threads_of(conn, ticket_id=ticket_id)).get(ThreadSide.CUSTOMER)
+    if customer is None or customer.channel.startswith("D"):
+        return
+    link = await threads_db.get_channel(conn, channel=customer.channel)
+    if link is None or link.partner == partner:
+        await threads_db.forget_thread(conn, ticket_id=ticket_id, side=ThreadSide.CUSTOMER)
 
 
 def _org_name(org: Organization | None, fallback: str) -> str:

@@ -17,6 +17,7 @@ from ticket_fixtures import events, get_ticket, ticket_count
 from bot.blocks.threads import ThreadIds
 from bot.domain import Status
 from bot.store import audit as audit_db
+from handlers.middleware import wait_background
 
 ALICE = "alice.martin@acme.example"  # ACME superuser (fr)
 LEA = "lea.girard@nuage.example"  # nuage agent
@@ -80,6 +81,9 @@ async def listeners_done() -> None:
         if not running:
             break
         await asyncio.sleep(0.01)
+    # Event listeners hand their work to a task that follows the ack: wait for it too,
+    # however slow the machine.
+    assert await wait_background(10), "work after an ack still running"
 
 
 async def say(

@@ -52,6 +52,7 @@ ETIENNE = "etienne.gagnon@caravelle.example"  # Caravelle's superuser
 AMELIE = "amelie.roy@caravelle.example"  # a user of Caravelle
 TOM = "tom.walsh@harbor.example"  # harbor agent: Caravelle's other partner
 JEAN = "jean.morel@hexagone.example"  # Hexagone: nuage holds no view_license_keys there
+CAMILLE = "camille.martin@distrilog.example"  # distrilog admin: reads ACME's orders only
 HARBOR_Q = "C0HARBORQ"
 KEY = "7LRWF-VEALK-XWKKX-ZWWHP-0E4FU"
 MASKED = "•••••-•••••-•••••-•••••-0E4FU"
@@ -94,13 +95,20 @@ async def test_a_revoked_partner_gets_nothing_more_from_the_threads_and_does_not
     seen_by_nuage = nuage_calls(bot_app)
 
     # The customer's words go to the partner that holds the ticket now, and only there.
-    await say(bot_app, CARAVELLE_CH, AMELIE, "Still down on host 4", thread_ts=ts)
+    # #caravelle is shared with nuage: the conversation goes on in Amélie's direct
+    # messages, the thread of the notice that told her where the ticket went.
+    [notice] = [c for c in bot_app.fake.posts(u(AMELIE)) if "T-1" in str(c.args["text"])][-1:]
+    dm, dm_ts = bot_app.fake.dm_channel(u(AMELIE)), post_ts(bot_app, notice)
+    await say(bot_app, dm, AMELIE, "Still down on host 4", thread_ts=dm_ts)
     assert any("Still down on host 4" in x for x in thread_texts(bot_app, HARBOR_Q, harbor_ts))
+    await say(bot_app, CARAVELLE_CH, AMELIE, "Said where nuage reads", thread_ts=ts)
+    assert not any("nuage reads" in x for x in thread_texts(bot_app, HARBOR_Q, harbor_ts))
     # Harbor works it: status lines and card updates reach harbor's thread, not nuage's.
     ack_text(await bot_app.command("/ticket", "take T-1", as_=TOM))
     ack_text(await bot_app.command("/ticket", "reply T-1 Looking at it now", as_=TOM))
     await settle(bot_app)
-    assert any("Looking at it now" in x for x in thread_texts(bot_app, CARAVELLE_CH, ts))
+    assert any("Looking at it now" in x for x in thread_texts(bot_app, dm, dm_ts))
+    assert not any("Looking at it now" in x for x in thread_texts(bot_app, CARAVELLE_CH, ts))
 
     # Nuage can do nothing more, by any path, and reads it as a missing ticket.
     reply = ack_text(await bot_app.command("/ticket", "reply T-1 Still with us?", as_=LEA))
@@ -154,11 +162,28 @@ async def test_a_revoked_partners_reaction_opens_nothing_in_the_customers_name(
     await settle(bot_app)
     assert await ticket_count(bot_app.store) == 0
     assert thread_texts(bot_app, CARAVELLE_CH, str(asked["ts"])) == []
-    # The customer's own 🎫 opens it, and it goes to the partner that holds a grant.
+    # Nor does the customer's own 🎫 there: the channel is shared with nuage, which
+    # would read the ticket. She is told to open it by command, where it reaches harbor.
     await bot_app.requests.reaction(u(AMELIE), CARAVELLE_CH, str(asked["ts"]))
     await settle(bot_app)
-    ticket = await get_ticket(bot_app.store, 1)
-    assert (ticket.opened_by, ticket.partner) == (AMELIE, "harbor")
+    assert await ticket_count(bot_app.store) == 0
+    [told] = thread_texts(bot_app, CARAVELLE_CH, str(asked["ts"]))
+    assert "/ticket new" in told and CARAVELLE_EA in told
+
+
+async def test_only_a_partner_filing_the_customers_tickets_links_its_channel(
+    bot_app: BotUnderTest,
+) -> None:
+    """distrilog reads ACME's orders only: a channel it shares would show it ACME's
+    tickets, so it may not link one."""
+    refused = ack_text(
+        await bot_app.command(
+            "/supportbot", "channel link acme", as_=CAMILLE, channel_id="C0DISTRIACME"
+        )
+    )
+    assert "ACME" in refused
+    await say(bot_app, "C0DISTRIACME", ALICE, f"{MENTION} sev3 ea:{ACME_EA} Licences missing")
+    assert await ticket_count(bot_app.store) == 0
 
 
 async def test_a_lapsed_grant_relays_nothing_before_its_tickets_move(
@@ -180,7 +205,11 @@ async def test_a_lapsed_grant_relays_nothing_before_its_tickets_move(
     assert await tickets.release_lapsed_grants(bot_app.store, now=bot_app.clock()) == ["T-1"]
     await settle(bot_app)
     vendor_ts = post_ts(bot_app, queue_post(bot_app, VMW_Q))
-    await say(bot_app, ACME_CH, ALICE, "Still failing tonight", thread_ts=ts)
+    # ACME's channel is shared with nuage: the conversation goes on in Alice's direct
+    # messages, from the notice of the move.
+    notice = [c for c in bot_app.fake.posts(u(ALICE)) if "T-1" in str(c.args["text"])][-1]
+    dm = bot_app.fake.dm_channel(u(ALICE))
+    await say(bot_app, dm, ALICE, "Still failing tonight", thread_ts=post_ts(bot_app, notice))
     assert any("Still failing tonight" in x for x in thread_texts(bot_app, VMW_Q, vendor_ts))
     assert not any(
         m == "chat.postMessage" and "Still failing" in x for m, x in nuage_calls(bot_app)
