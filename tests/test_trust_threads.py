@@ -43,7 +43,7 @@ from ticket_fixtures import events, get_ticket, ticket_count
 
 from bot import tickets
 from bot.blocks.threads import ThreadIds
-from bot.domain import Tier
+from bot.domain import Permission, Tier
 from bot.store import accounts as accounts_db
 
 CARAVELLE_CH, HEXAGONE_CH = "C0CARAVELLE", "C0HEXAGONE"
@@ -53,6 +53,9 @@ AMELIE = "amelie.roy@caravelle.example"  # a user of Caravelle
 TOM = "tom.walsh@harbor.example"  # harbor agent: Caravelle's other partner
 JEAN = "jean.morel@hexagone.example"  # Hexagone: nuage holds no view_license_keys there
 CAMILLE = "camille.martin@distrilog.example"  # distrilog admin: reads ACME's orders only
+MEGAN = "megan.ford@dataforge.example"  # dataforge ATC: keys on Tidewater's EA
+RACHEL = "rachel.owens@bluepeak.example"  # bluepeak ATC: its Tidewater grant has lapsed
+TIDEWATER_EA = "902334178"
 HARBOR_Q = "C0HARBORQ"
 KEY = "7LRWF-VEALK-XWKKX-ZWWHP-0E4FU"
 MASKED = "•••••-•••••-•••••-•••••-0E4FU"
@@ -280,3 +283,26 @@ async def test_the_reply_form_reads_its_ticket_id_through_the_validated_path(
         assert submitted.json["response_action"] == "update", tampered
         shown = str(submitted.json["view"])
         assert "unexpected" not in shown.lower() and "inattendu" not in shown.lower()
+
+
+async def test_faq_answers_show_keys_and_eas_only_as_the_asker_may_see_them(
+    bot_app: BotUnderTest,
+) -> None:
+    """The personalised FAQ answer goes through the asker's view: a lapsed grant shows
+    nothing of its EA, and keys are masked without view_license_keys."""
+    question = "where is support for my OEM keys"
+    shown = (await bot_app.command("/faq", question, as_=MEGAN)).json["blocks"][0]["text"]
+    assert TIDEWATER_EA in shown["text"] and "•••••" not in shown["text"]
+    lapsed = (await bot_app.command("/faq", question, as_=RACHEL)).json["blocks"][0]["text"]
+    assert TIDEWATER_EA not in lapsed["text"]  # bluepeak's grant there has lapsed
+    async with bot_app.store.write() as conn:
+        grant = await accounts_db.get_grant(conn, ea=TIDEWATER_EA, partner="dataforge")
+        assert grant is not None
+        without_keys = frozenset({Permission.VIEW_ORDERS_CONTRACTS})
+        await accounts_db.upsert_grant(
+            conn, grant=dataclasses.replace(grant, permissions=without_keys)
+        )
+    masked = (await bot_app.command("/faq", question, as_=MEGAN)).json["blocks"][0]["text"]
+    assert TIDEWATER_EA in masked["text"] and "•••••-•••••-•••••-•••••-" in masked["text"]
+    full_keys = [k for k in shown["text"].split("`")[1::2] if k.count("-") == 4]
+    assert full_keys and not any(k in masked["text"] for k in full_keys)
