@@ -20,6 +20,7 @@ from test_thread_scenarios import (
     ACME_CH,
     ALICE,
     EOIN,
+    GRACE,
     INES,
     LEA,
     LUMIERE_CH,
@@ -306,3 +307,15 @@ async def test_faq_answers_show_keys_and_eas_only_as_the_asker_may_see_them(
     assert TIDEWATER_EA in masked["text"] and "•••••-•••••-•••••-•••••-" in masked["text"]
     full_keys = [k for k in shown["text"].split("`")[1::2] if k.count("-") == 4]
     assert full_keys and not any(k in masked["text"] for k in full_keys)
+
+
+async def test_a_stranger_in_a_customer_channel_opens_nothing_and_learns_nothing(
+    bot_app: BotUnderTest,
+) -> None:
+    for stranger in (EOIN, GRACE, MANON):
+        said = await say(bot_app, ACME_CH, stranger, f"{MENTION} sev1 ea:{ACME_EA} Open this")
+        await bot_app.requests.reaction(u(stranger), ACME_CH, str(said["ts"]))
+        await settle(bot_app)
+        assert thread_texts(bot_app, ACME_CH, str(said["ts"])) == [], stranger
+    assert await ticket_count(bot_app.store) == 0
+    assert bot_app.fake.posts(NUAGE_Q) == []
