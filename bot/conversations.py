@@ -35,6 +35,7 @@ from bot.domain import (
     Channel,
     ChannelRole,
     OrgKind,
+    Permission,
     Role,
     Status,
     ThreadSide,
@@ -103,11 +104,14 @@ async def link_channel(
                 "threads.link_role_mismatch", usage=USAGE_CHANNEL, org=org.name, role=wanted.value
             )
         if wanted is ChannelRole.CUSTOMER:
+            # The channel carries the customer's tickets: only a partner that files them
+            # (not one reading orders alone) shares it.
             mine = {
                 g.ea
                 for g in await accounts_db.grants_of_partner(
                     conn, partner=actor.org.id, active_on=now.date()
                 )
+                if g.allows(Permission.FILE_SUPPORT_REQUESTS, now.date())
             }
             theirs = {a.ea for a in await accounts_db.list_accounts(conn, customer=org.id)}
             if not mine & theirs:
@@ -224,10 +228,16 @@ async def open_from_message(
     text: str,
     now: dt.datetime,
     ea: str | None = None,
+    by: Actor | None = None,
 ) -> Intake:
     """A message of a customer channel becomes a ticket of that customer, by the rules
-    of ``/ticket new``; the bot answers in the message's thread."""
+    of ``/ticket new``; the bot answers in the message's thread. ``by``: who reacted or
+    used the shortcut on it, when not its author."""
     if actor.org.id not in (link.org, link.partner):
+        raise Forbidden("threads.intake_not_member")
+    if by is not None and by.is_partner and not await _files_for(store, by, link.org, now):
+        # A partner's reaction or shortcut opens a customer's message only while its grant
+        # lets it file that customer's tickets: a revoked partner does nothing more.
         raise Forbidden("threads.intake_not_member")
     key = request_key(link.channel, ts)
     async with store.read() as conn:
@@ -251,6 +261,10 @@ async def open_from_message(
             account = await accounts_db.get_account(conn, ea=ea)
         if account is None or account.customer != link.org:
             raise NotFound("tickets.ea_not_found", ea=ea)
+        if link.partner is not None and not await _partner_files(store, link.partner, ea, now):
+            # The channel is shared with a partner that no longer handles this EA: a
+            # ticket opened here would be read there.
+            raise Forbidden("threads.intake_partner_left", ea=ea)
     outcome = await tickets.open_ticket(
         store,
         actor,
@@ -266,6 +280,19 @@ async def open_from_message(
         usage="tickets.usage_new",
     )
     return Intake(outcome=outcome)
+
+
+async def _partner_files(store: Store, partner: str, ea: str, now: dt.datetime) -> bool:
+    async with store.read() as conn:
+        grant = await accounts_db.get_grant(conn, ea=ea, partner=partner)
+    return grant is not None and grant.allows(Permission.FILE_SUPPORT_REQUESTS, now.date())
+
+
+async def _files_for(store: Store, actor: Actor, customer: str, now: dt.datetime) -> bool:
+    return any(
+        f.account.customer == customer
+        for f in await tickets.fileable_accounts(store, actor, now=now)
+    )
 
 
 async def _ask_for_ea(
@@ -328,13 +355,17 @@ async def _relay(
     vendor_ts: str | None = None,
 ) -> bool:
     """Owe ``text`` in the ``to`` thread as ``author`` wrote it (escaped, named as that
-    thread's reader may know them)."""
+    thread's reader may know them, license keys masked when that reader may not read
+    them). Nothing goes to a partner thread whose partner no longer reads the ticket."""
+    if not await threads.may_read(change, to):
+        return False
     partner = await change.partner()
     locale = await _locale(change, to)
     label = threads.author_label(
         name=author.contact.name, org=author.org, reader=to, partner=partner
     )
-    body = t(message, locale, label=label, text=threads.neutralize(text), ticket=change.ticket.ref)
+    shown = (await threads.side_lens(change, to)).text(text)
+    body = t(message, locale, label=label, text=threads.neutralize(shown), ticket=change.ticket.ref)
     blocks = None
     if to is ThreadSide.PARTNER and author.org.id == change.ticket.customer:
         blocks = [

@@ -32,14 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import routing
 from bot.blocks import threads as thread_blocks
 from bot.blocks import tickets as ticket_blocks
-from bot.domain import Organization, OrgKind, ThreadSide, TicketThread, Tier
+from bot.domain import Organization, OrgKind, Status, ThreadSide, TicketThread, Tier
 from bot.render import slack_escape, t, truncate
 from bot.store import Store
+from bot.store import accounts as accounts_db
 from bot.store import directory as directory_db
 from bot.store import outbox as outbox_db
 from bot.store import threads as threads_db
 from bot.store import tickets as tickets_db
 from bot.store.outbox import OutboxEntry
+from bot.visibility import Lens, customer_lens, lens_for, shows_tickets
 
 if TYPE_CHECKING:
     from bot.tickets import _Change
@@ -90,6 +92,34 @@ def author_label(
         if org.kind is OrgKind.CUSTOMER:
             return name
     return f"{name} ({org.name})"
+
+
+async def may_read(change: _Change, side: ThreadSide) -> bool:
+    """Whether the reader of that side's thread may read the ticket now. The partner's
+    thread is read by the partner's people: through its grant on the EA alone, read
+    afresh, as every other view of the ticket (a revoked or lapsed grant reads nothing,
+    even before its tickets have moved on)."""
+    if side is not ThreadSide.PARTNER:
+        return True
+    ticket = change.ticket
+    if ticket.partner is None:
+        return False
+    grant = await accounts_db.get_grant(change.conn, ea=ticket.ea, partner=ticket.partner)
+    return grant is not None and grant.active(change.today) and shows_tickets(grant.permissions)
+
+
+async def side_lens(change: _Change, side: ThreadSide) -> Lens:
+    """What the reader of that side's thread may be shown: the customer reads its ticket
+    through its own lens (R2 for an MSP's customer; its keys are its own), the partner's
+    channel sees license keys only with view_license_keys on the EA, the vendor all."""
+    ticket = change.ticket
+    partner = await change.partner()
+    if side is ThreadSide.CUSTOMER:
+        return customer_lens(partner)
+    shows_keys = await change.cache.queue_shows_keys(
+        Tier.PARTNER if side is ThreadSide.PARTNER else Tier.VENDOR, ticket, change.today
+    )
+    return lens_for(None, customer=ticket.customer, partner=partner, shows_keys=shows_keys)
 
 
 def side_of_tier(tier: Tier) -> ThreadSide:
@@ -269,6 +299,13 @@ async def status_changed(change: _Change, previous: str) -> None:
     for side, thread in found.items():
         if side is ThreadSide.CUSTOMER and not _in_a_channel(thread.channel):
             continue
+        if not await may_read(change, side):
+            continue
+        lens = await side_lens(change, side)
+        # R2: an escalation is the MSP's business; its customer reads no change there.
+        status, was = lens.status(ticket.status), lens.status(Status(previous))
+        if status is was:
+            continue
         locale = await side_locale(change, side)
         by = author_label(
             name=change.actor.contact.name, org=change.actor.org, reader=side, partner=partner
@@ -277,8 +314,8 @@ async def status_changed(change: _Change, previous: str) -> None:
             "threads.status_line",
             locale,
             ticket=ticket.ref,
-            status=ticket.status.value,
-            previous=previous,
+            status=status.value,
+            previous=was.value,
             by=by,
             msp=routing.is_msp(partner) and side is ThreadSide.CUSTOMER,
             to_customer=side is ThreadSide.CUSTOMER,
@@ -296,8 +333,10 @@ async def refresh_cards(change: _Change) -> None:
     found = await threads_db.threads_of(change.conn, ticket_id=ticket.id)
     if not lives_in_a_channel(found):
         return
-    card = await change.card()
     for side, thread in found.items():
+        if not await may_read(change, side):
+            continue
+        card = await change.card(lens=await side_lens(change, side))
         locale = await side_locale(change, side)
         if side is ThreadSide.CUSTOMER:
             if not _in_a_channel(thread.channel):
@@ -328,7 +367,7 @@ async def open_customer_thread(change: _Change, channel: str, ts: str) -> None:
     await threads_db.add_thread(
         change.conn, ticket_id=ticket.id, side=ThreadSide.CUSTOMER, channel=channel, ts=ts
     )
-    card = await change.card()
+    card = await change.card(lens=await side_lens(change, ThreadSide.CUSTOMER))
     locale = await side_locale(change, ThreadSide.CUSTOMER)
     await owe_post(
         change.conn,

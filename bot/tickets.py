@@ -32,6 +32,7 @@ from bot.domain import (
     Queue,
     Role,
     Status,
+    ThreadSide,
     Ticket,
     TicketClock,
     TicketEvent,
@@ -45,6 +46,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
+from bot.store import threads as threads_db
 from bot.store import tickets as tickets_db
 from bot.visibility import (
     Actor,
@@ -241,10 +243,12 @@ class _Cache:
         events: bool = False,
         viewer: Actor | None = None,
         shows_keys: bool | None = None,
+        lens: Lens | None = None,
     ) -> TicketCard:
         """The ticket as ``viewer`` may see it (None: everything, for the bot's own
         work). Every card shown to a person goes through its lens. ``shows_keys``
-        overrides whether license keys in its texts are shown (a queue channel)."""
+        overrides whether license keys in its texts are shown (a queue channel);
+        ``lens`` gives the lens of a reader who is a channel, not a person."""
         customer = await self.org(ticket.customer)
         if customer is None:
             raise LookupError(f"customer {ticket.customer} is missing")
@@ -253,7 +257,10 @@ class _Cache:
             shows_keys = True
             if viewer is not None and viewer.is_partner:
                 shows_keys = await self._partner_shows_keys(viewer, ticket.ea, now.date())
-        lens = lens_for(viewer, customer=ticket.customer, partner=partner, shows_keys=shows_keys)
+        if lens is None:
+            lens = lens_for(
+                viewer, customer=ticket.customer, partner=partner, shows_keys=shows_keys
+            )
         latest: dict[Tier, TicketClock] = {}
         for clock in ticket.clocks:
             latest[clock.tier] = clock  # clocks come in id order: keep each tier's last
@@ -558,8 +565,10 @@ class _Change:
 
     # --- messages -------------------------------------------------------------------
 
-    async def card(self, *, events: bool = False, viewer: Actor | None = None) -> TicketCard:
-        return await self.cache.card(self.ticket, self.now, events=events, viewer=viewer)
+    async def card(
+        self, *, events: bool = False, viewer: Actor | None = None, lens: Lens | None = None
+    ) -> TicketCard:
+        return await self.cache.card(self.ticket, self.now, events=events, viewer=viewer, lens=lens)
 
     async def post_to_queue(self) -> None:
         """The ticket landed in a tier: post it to that tier's queue channel."""
@@ -1468,6 +1477,11 @@ async def release_partner_tickets(
         if ticket.product is not None:
             licenses = await accounts_db.licenses_of_product(conn, ea=ea, product=ticket.product)
         successor = routing.first_line_partner(grants, licenses, ticket.product, today)
+        # The old partner's queue post stops being the ticket's partner thread: nothing
+        # more is relayed or posted there, and messages written there are no ticket's.
+        # The successor's queue post (or hand-back) starts the new one.
+        await threads_db.forget_thread(conn, ticket_id=ticket.id, side=ThreadSide.PARTNER)
+        await _leave_partners_channel(conn, ticket_id=ticket.id, partner=partner)
         change = _Change(conn, cache, actor, ticket, now)
         if ticket.tier is Tier.PARTNER:
             tier = Tier.PARTNER if successor is not None else Tier.VENDOR
@@ -1505,6 +1519,18 @@ async def release_partner_tickets(
         await change.tell_customer("dm_partner_removed", previous=previous, holder=holder)
         moved.append(ticket.ref)
     return moved
+
+
+async def _leave_partners_channel(conn: AsyncConnection, *, ticket_id: int, partner: str) -> None:
+    """A customer thread in a channel shared with the partner that lost the ticket stops
+    being its customer thread: that partner would read every word there. The customer's
+    direct messages carry the conversation on (the notice of the move starts it)."""
+    customer = (await threads_db.threads_of(conn, ticket_id=ticket_id)).get(ThreadSide.CUSTOMER)
+    if customer is None or customer.channel.startswith("D"):
+        return
+    link = await threads_db.get_channel(conn, channel=customer.channel)
+    if link is None or link.partner == partner:
+        await threads_db.forget_thread(conn, ticket_id=ticket_id, side=ThreadSide.CUSTOMER)
 
 
 def _org_name(org: Organization | None, fallback: str) -> str:

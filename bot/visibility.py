@@ -162,10 +162,16 @@ def can_see_ticket(actor: Actor, ticket: Ticket, view: AccountView | None) -> bo
         return ticket.vendor == actor.org.id and (
             ticket.tier is Tier.VENDOR or ticket.escalated_at is not None
         )
-    return view is not None and (
-        view.allows(Permission.VIEW_SUPPORT_REQUESTS)
-        or view.allows(Permission.FILE_SUPPORT_REQUESTS)
-    )
+    return view is not None and shows_tickets(view.permissions)
+
+
+# The permissions through which a partner reads an EA's tickets.
+TICKET_PERMISSIONS = frozenset({Permission.VIEW_SUPPORT_REQUESTS, Permission.FILE_SUPPORT_REQUESTS})
+
+
+def shows_tickets(permissions: frozenset[Permission]) -> bool:
+    """A partner holding ``permissions`` on an EA reads its tickets (and their threads)."""
+    return bool(permissions & TICKET_PERMISSIONS)
 
 
 def can_work_ticket(actor: Actor, view: AccountView | None) -> bool:
@@ -273,12 +279,14 @@ def lens_for(
     (the bot's own records) sees everything."""
     if not shows_keys:
         return Lens(mask_keys=True)
-    if (
-        actor is not None
-        and actor.is_customer
-        and actor.org.id == customer
-        and partner is not None
-        and partner.partner_type is PartnerType.MSP
-    ):
+    if actor is not None and actor.is_customer and actor.org.id == customer:
+        return customer_lens(partner)
+    return FULL_VIEW
+
+
+def customer_lens(partner: Organization | None) -> Lens:
+    """The lens of the ticket's own customer (a person of it, or its shared channel):
+    R2 when its first line is an MSP; its license keys are its own."""
+    if partner is not None and partner.partner_type is PartnerType.MSP:
         return Lens(hide_vendor=True, shown_as=partner.name)
     return FULL_VIEW

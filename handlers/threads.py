@@ -110,7 +110,14 @@ async def _intake(
         return None, None
     try:
         intake = await conversations.open_from_message(
-            store, actor, link=link, ts=ts, text=str(message.get("text") or ""), now=now, ea=ea
+            store,
+            actor,
+            link=link,
+            ts=ts,
+            text=str(message.get("text") or ""),
+            now=now,
+            ea=ea,
+            by=by,
         )
     except Forbidden as error:
         if error.key == "threads.intake_not_member":
@@ -387,7 +394,7 @@ async def handle_reply_submit(
         outcome = await conversations.reply_to_customer(
             store,
             actor,
-            int(view.get("private_metadata") or 0),
+            parser.ticket_id(str(view.get("private_metadata") or "")),
             text=text,
             now=now,
             source=f"view:{view.get('id')}",

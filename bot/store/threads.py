@@ -150,6 +150,16 @@ async def add_thread(
     return bool((await conn.execute(stmt)).rowcount)
 
 
+async def forget_thread(conn: AsyncConnection, /, *, ticket_id: int, side: ThreadSide) -> None:
+    """The ticket no longer lives in that side's thread (its reader lost the ticket): the
+    next post that starts a thread there becomes it."""
+    await conn.execute(
+        delete(t.ticket_threads)
+        .where(t.ticket_threads.c.ticket_id == ticket_id)
+        .where(t.ticket_threads.c.side == side.value)
+    )
+
+
 async def set_card(
     conn: AsyncConnection, /, *, ticket_id: int, side: ThreadSide, card_ts: str
 ) -> None:
