@@ -17,6 +17,7 @@ from ticket_fixtures import events, get_ticket, ticket_count
 from bot.blocks.threads import ThreadIds
 from bot.domain import Status
 from bot.store import audit as audit_db
+from handlers import middleware
 
 ALICE = "alice.martin@acme.example"  # ACME superuser (fr)
 LEA = "lea.girard@nuage.example"  # nuage agent
@@ -70,7 +71,8 @@ async def settle(bot: BotUnderTest) -> None:
 
 
 async def listeners_done() -> None:
-    """Wait for the listeners Bolt runs after the ack (events are processed there)."""
+    """Wait for the listeners Bolt runs after the ack, and for the work an event's
+    listener starts after its own ack (events are processed there)."""
     for _ in range(500):
         running = [
             task
@@ -80,6 +82,7 @@ async def listeners_done() -> None:
         if not running:
             break
         await asyncio.sleep(0.01)
+    assert await middleware.wait_background(5), "work after the ack still running"
 
 
 async def say(
