@@ -162,6 +162,7 @@ class OutboxWorker:
         self.clock = clock
         self.lease = lease
         self.batch = batch
+        self._given_up: set[int] = set()  # entries made dead in the current round
 
     # --- delivery -----------------------------------------------------------------
 
@@ -172,10 +173,18 @@ class OutboxWorker:
             entries = await outbox_db.claim(
                 conn, worker=self.worker_id, now=now, lease=self.lease, limit=self.batch
             )
+            # Read within the claim: no transaction of its own before the first call.
+            owed = await outbox_db.owed_before(conn, entries=entries) if entries else []
+        # Entries of a ticket that wait on an older one of their stream: owed outside
+        # this round, or in it and not delivered (yet, or at all).
+        waiting: list[tuple[int, int, str]] = list(owed)
+        self._given_up.clear()
         delivered = 0
         for entry in entries:
-            if await self._deliver(entry):
+            if await self._deliver(entry, waiting=waiting):
                 delivered += 1
+            elif entry.ticket_id is not None and entry.id not in self._given_up:
+                waiting.append((entry.id, entry.ticket_id, entry.kind))
         return delivered
 
     async def run_forever(self, stop_event: asyncio.Event, *, interval: float = 0.5) -> None:
@@ -222,10 +231,10 @@ class OutboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_event.wait(), interval)
 
-    async def _deliver(self, entry: OutboxEntry) -> bool:
+    async def _deliver(self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]) -> bool:
         now = self.clock()
         try:
-            payload = await self._prepare(entry)
+            payload = await self._prepare(entry, waiting=waiting)
             response = await self.client.api_call(entry.method, json=payload)
         except _Postpone:
             async with self.store.write(reference=False) as conn:
@@ -264,15 +273,19 @@ class OutboxWorker:
                 await threads.record_delivery(conn, entry, data)
         return sent
 
-    async def _prepare(self, entry: OutboxEntry) -> dict[str, Any]:
-        """The payload as Slack gets it: the DM's user id, the update's channel and ts."""
+    async def _prepare(
+        self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]
+    ) -> dict[str, Any]:
+        """The payload as Slack gets it: the DM's user id, the update's channel and ts.
+        ``waiting``: the ticket entries still owed, as ``(id, ticket_id, kind)``."""
         payload = dict(entry.payload)
         if entry.ticket_id is not None:
-            async with self.store.read() as conn:
-                if await outbox_db.earlier_pending(
-                    conn, entry_id=entry.id, ticket_id=entry.ticket_id, kinds=stream_of(entry.kind)
-                ):
-                    raise _Postpone  # a stream's messages go out in the order they were owed
+            stream = stream_of(entry.kind)
+            if any(
+                owed_id < entry.id and ticket_id == entry.ticket_id and kind in stream
+                for owed_id, ticket_id, kind in waiting
+            ):
+                raise _Postpone  # a stream's messages go out in the order they were owed
         if threads.THREAD_OF in payload:
             try:
                 payload = await threads.thread_payload(self.store, entry)
@@ -288,13 +301,13 @@ class OutboxWorker:
                 raise _GiveUp("chat.update without a ticket")
             async with self.store.read() as conn:
                 ticket = await tickets_db.get_ticket(conn, ticket_id=entry.ticket_id)
-                waiting = await outbox_db.has_pending(
+                post_owed = await outbox_db.has_pending(
                     conn, ticket_id=entry.ticket_id, kind=QUEUE_POST
                 )
             if ticket is None:
                 raise _GiveUp(f"ticket {entry.ticket_id} is gone")
             if ticket.queue_message_channel is None or ticket.queue_message_ts is None:
-                if waiting:
+                if post_owed:
                     raise _Postpone
                 raise _GiveUp(f"{ticket.ref} has no delivered queue message to update")
             payload["channel"] = ticket.queue_message_channel
@@ -365,6 +378,8 @@ class OutboxWorker:
             await outbox_db.mark_failed(
                 conn, entry_id=entry.id, worker=self.worker_id, error=error, retry_at=retry_at
             )
+        if retry_at is None:
+            self._given_up.add(entry.id)  # dead: what follows it in its stream goes on
 
     # --- SLA reminders --------------------------------------------------------------
 

@@ -11,9 +11,10 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -182,6 +183,21 @@ def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Appl
     return web_application
 
 
+@contextlib.asynccontextmanager
+async def web_api_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
+    """The process's Web API client on one aiohttp session kept open until shutdown.
+
+    Without a session of its own, slack_sdk opens a new one for every call, hence a new
+    connection (TCP, and TLS towards Slack) before each message the outbox delivers; a
+    kept session reuses its connections. Close it only once nothing calls Slack any more.
+    """
+    session = aiohttp.ClientSession()
+    try:
+        yield AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, session=session)
+    finally:
+        await session.close()
+
+
 async def prepare(settings: Settings) -> Services:
     """Open the store; on an empty database create the schema (never load demo data)."""
     store = Store(settings.database_url)
@@ -217,19 +233,21 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     """Run the bot until SIGTERM or SIGINT (or ``stop``): Socket Mode with an app token,
     else HTTP. Then shut down gracefully: stop accepting, let requests in flight finish
     (bounded by SHUTDOWN_GRACE_SECONDS), stop the outbox worker and the reminder scanner
-    after their current round, close the database."""
+    after their current round, close the Web API session and the database."""
     settings.require_slack()
     services = await prepare(settings)
-    app = build_app(services)
-    background = BackgroundWork(services, app.client)
     where = services.store.url.render_as_string(hide_password=True)
     stop = stop or asyncio.Event()
     undo_signals = _on_signals(stop)
     try:
-        if settings.socket_mode:
-            await _serve_socket_mode(settings, app, background, stop, where)
-        else:
-            await _serve_http(settings, app, background, stop, where)
+        # The session closes after the requests in flight and the background work stopped.
+        async with web_api_client(settings) as client:
+            app = build_app(services, client=client)
+            background = BackgroundWork(services, client)
+            if settings.socket_mode:
+                await _serve_socket_mode(settings, app, background, stop, where)
+            else:
+                await _serve_http(settings, app, background, stop, where)
     finally:
         undo_signals()
         await services.store.dispose()

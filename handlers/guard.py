@@ -43,7 +43,6 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
@@ -262,19 +261,18 @@ async def from_http(app: AsyncApp, request: web.Request, *, signing_secret: str)
     except UnicodeDecodeError:
         return _bad_request("the body is not UTF-8 text")
     try:
-        # Bolt parses the body as it builds its request: first check it is an object
-        # (or a form whose payload is one), since Bolt reads its fields right away.
-        parsed = parse_body(text, request.headers.get("Content-Type"))
-    except (ValueError, RecursionError):
-        return _bad_request("the body could not be parsed")
-    if not isinstance(parsed, dict):
-        return _bad_request("the payload is not a JSON object")
-    try:
+        # Bolt parses the body (once) as it builds its request, and reads its fields
+        # right away: what is not a JSON object (nor a form whose payload is one) fails
+        # in there, as a parse error or as a field read on something else.
         bolt_request = AsyncBoltRequest(
             body=text,
             query=request.query_string,
             headers=request.headers,  # type: ignore[arg-type]
         )
-    except (ValueError, RecursionError, TypeError, AttributeError, KeyError):
+    except (ValueError, RecursionError):
+        return _bad_request("the body could not be parsed")
+    except (TypeError, AttributeError, KeyError):
         return _bad_request("the payload is not shaped like Slack's")
+    if not isinstance(bolt_request.body, dict):
+        return _bad_request("the payload is not a JSON object")
     return await dispatch(app, bolt_request)

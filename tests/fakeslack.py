@@ -72,6 +72,9 @@ class Call:
     token: str | None = field(default=None, compare=False, repr=False)
     # When it arrived (time.perf_counter()), for benchmarks.
     received_at: float = field(default_factory=time.perf_counter, compare=False, repr=False)
+    # The client's end of the TCP connection it came on ("host:port"), to tell a kept
+    # connection from a new one.
+    connection: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -305,6 +308,8 @@ class FakeSlack:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         call = Call(method, await _read_args(request), _bearer_token(request))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        call.connection = f"{peer[0]}:{peer[1]}" if peer else None
         return await self._serve(call, self._answer_api)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:

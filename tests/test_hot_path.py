@@ -5,7 +5,8 @@
   for that commit (a failure reaches every one of them);
 - a read transaction answered from the read model never reaches the database;
 - on SQLite, a statement is one trip to aiosqlite's thread, and BEGIN travels with it;
-- every listener of the app turns other requests away with its first, cheap test.
+- every listener of the app turns other requests away with its first, cheap test;
+- the process's Web API calls share one kept connection, closed at shutdown.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import tables as t
 from bot.store.sqlite_driver import OneTripConnection
-from handlers.app import build_app
+from handlers.app import build_app, web_api_client
 from handlers.dispatch import BodyMatcher
 from handlers.services import Services
 
@@ -221,3 +222,28 @@ async def test_a_command_matcher_reads_the_command_only(
     request.body = body
     matcher = BodyMatcher("/ea", _command)
     assert await matcher.async_matches(request, BoltResponse(status=200)) is expected
+
+
+async def test_web_api_calls_share_one_connection_until_shutdown() -> None:
+    """slack_sdk alone opens a session, hence a connection, per call; the process's
+    client keeps one session, so the outbox's calls reuse a connection."""
+    async with FakeSlack() as fake:
+        settings = Settings(
+            bot_token="xoxb-test",
+            signing_secret="s",
+            app_token=None,
+            api_url=fake.api_url,
+            port=0,
+            database_url="sqlite+aiosqlite:///:memory:",
+            default_locale="en",
+        )
+        async with web_api_client(settings) as client:
+            for n in range(3):
+                await client.api_call("chat.postMessage", json={"channel": "C0Q", "text": f"{n}"})
+            session = client.session
+            assert session is not None and not session.closed
+        assert session.closed
+        connections = {call.connection for call in fake.calls_to("chat.postMessage")}
+        assert len(fake.calls_to("chat.postMessage")) == 3
+        assert len(connections) == 1 and None not in connections
+        fake.assert_no_errors()

@@ -177,6 +177,52 @@ async def test_an_update_of_a_queue_post_that_was_given_up_is_given_up(
     assert fake.calls_to("chat.update") == []
 
 
+async def test_in_one_round_an_update_follows_its_post_and_one_given_up_holds_nothing(
+    demo_store, fake, clock, now
+):
+    worker = make_worker(demo_store, fake, clock)
+    first = await open_ticket(demo_store, ALICE, now, ea="411023871")
+    await tickets.take(demo_store, await demo_actor(demo_store, LEA), first, now=now)
+    assert await worker.run_once() == 3  # post, update and DM claimed and sent together
+    [post] = fake.posts("C0NUAGEQ")
+    [update] = fake.calls_to("chat.update")
+    assert fake.calls.index(post) < fake.calls.index(update)
+    # a post given up does not hold its update back until the next round
+    second = await open_ticket(demo_store, ALICE, now, ea="411023871", subject="NSX down")
+    await tickets.take(demo_store, await demo_actor(demo_store, LEA), second, now=now)
+    fake.fail_next("chat.postMessage", error="not_in_channel")
+    assert await worker.run_once() == 1  # the DM; the update has no message to update
+    assert await statuses(demo_store) == ["sent", "sent", "sent", "dead", "dead", "sent"]
+
+
+async def test_an_update_waits_while_another_worker_holds_an_older_one(
+    demo_store, fake, clock, now
+):
+    worker = make_worker(demo_store, fake, clock)
+    lea = await demo_actor(demo_store, LEA)
+    ticket_id = await open_ticket(demo_store, ALICE, now, ea="411023871")
+    assert await worker.run_once() == 1  # the queue post
+    await tickets.take(demo_store, lea, ticket_id, now=now)
+    async with demo_store.write() as conn:  # another worker's claim, not delivered yet
+        [held] = await outbox_db.claim(
+            conn, worker="other", now=now, lease=dt.timedelta(minutes=1), limit=1
+        )
+    assert held.method == "chat.update"
+    await tickets.resolve(demo_store, lea, ticket_id, resolution="patched", now=now)
+    # both of Alice's notices go; the second update waits for the first, held elsewhere
+    assert await worker.run_once() == 2
+    assert fake.calls_to("chat.update") == [] and len(fake.posts(ALICE_ID)) == 2
+    entries = await outbox(demo_store)
+    assert [(e["method"], e["status"]) for e in entries] == [
+        ("chat.postMessage", "sent"),
+        ("chat.update", "pending"),
+        ("chat.postMessage", "sent"),
+        ("chat.update", "pending"),
+        ("chat.postMessage", "sent"),
+    ]
+    assert entries[1]["claimed_by"] == "other" and entries[3]["attempts"] == 0
+
+
 async def test_two_workers_deliver_each_entry_once(demo_store, fake, clock, now):
     for n in range(6):
         await open_ticket(demo_store, GRACE, now, subject=f"Issue {n}")

@@ -9,7 +9,7 @@ instance take over an entry whose worker died mid-delivery.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,20 +212,24 @@ async def pending_count(conn: AsyncConnection, /, *, ticket_id: int | None = Non
     return int((await conn.execute(query)).scalar_one())
 
 
-async def earlier_pending(
-    conn: AsyncConnection, /, *, entry_id: int, ticket_id: int, kinds: Iterable[str]
-) -> bool:
-    """Is an older entry of the same ticket and of one of ``kinds`` still owed? (Keeps
-    the messages of one stream, e.g. a queue post and its updates, in order.)"""
+async def owed_before(
+    conn: AsyncConnection, /, *, entries: Sequence[OutboxEntry]
+) -> list[tuple[int, int, str]]:
+    """``(id, ticket_id, kind)`` of the entries still owed for the tickets of ``entries``
+    that are older than the newest of them, leaving out ``entries`` themselves (what
+    keeps the messages of one stream, e.g. a queue post and its updates, in order)."""
+    tickets = sorted({e.ticket_id for e in entries if e.ticket_id is not None})
+    if not tickets:
+        return []
+    ids = [e.id for e in entries]
     query = (
-        select(t.outbox.c.id)
-        .where(t.outbox.c.ticket_id == ticket_id)
-        .where(t.outbox.c.kind.in_(sorted(set(kinds))))
-        .where(t.outbox.c.id < entry_id)
+        select(t.outbox.c.id, t.outbox.c.ticket_id, t.outbox.c.kind)
+        .where(t.outbox.c.ticket_id.in_(tickets))
         .where(t.outbox.c.status == PENDING)
-        .limit(1)
+        .where(t.outbox.c.id < max(ids))
+        .where(t.outbox.c.id.not_in(ids))
     )
-    return (await conn.execute(query)).first() is not None
+    return [(row.id, row.ticket_id, row.kind) for row in await conn.execute(query)]
 
 
 async def entries(conn: AsyncConnection, /, *, status: str | None = None) -> list[dict[str, Any]]:
