@@ -7,10 +7,12 @@ already, else ``users.info``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -447,14 +449,50 @@ async def channel_command(
     await reply(ack, text)
 
 
+class ChannelTurns:
+    """Event work runs one at a time per channel, in the order the events arrived: two
+    messages of one thread delivered together are relayed in the order they were
+    written, not in whichever order their work happens to finish."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, channel: str) -> AsyncIterator[None]:
+        lock, users = self._turns.get(channel) or (asyncio.Lock(), 0)
+        self._turns[channel] = (lock, users + 1)
+        try:
+            async with lock:  # asyncio.Lock wakes its waiters first come, first served
+                yield
+        finally:
+            lock, users = self._turns[channel]
+            if users == 1:
+                del self._turns[channel]  # nobody waits: no lock kept per channel ever seen
+            else:
+                self._turns[channel] = (lock, users - 1)
+
+
+CHANNEL_TURNS = ChannelTurns()
+
+
+def _event_channel(event: object) -> str:
+    if not isinstance(event, dict):
+        return ""
+    item = event.get("item")
+    channel = event.get("channel") or (item.get("channel") if isinstance(item, dict) else "")
+    return str(channel or "")
+
+
 def after_ack(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """An event listener whose work follows the ack: the app answers a request only when
     its listener is done, and an event's answer must never wait on the Web API (Slack
-    delivers it again after 3 s). Shutdown waits for this work like any in flight."""
+    delivers it again after 3 s). Shutdown waits for this work like any in flight; work
+    of one channel keeps the events' order (``ChannelTurns``)."""
 
     async def work(kwargs: dict[str, Any]) -> None:
         try:
-            await handler(**kwargs)
+            async with CHANNEL_TURNS.of(_event_channel(kwargs.get("event"))):
+                await handler(**kwargs)
         except Exception:
             log.exception("event %s failed", handler.__name__)
 

@@ -272,6 +272,19 @@ async def test_customer_replies_reach_the_partner_thread_escaped(bot_app):
     assert "customer_message" in kinds
 
 
+async def test_thread_messages_delivered_together_are_relayed_in_their_order(bot_app):
+    ts = await acme_ticket(bot_app)
+    partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))
+    # Slack delivers five replies at once; the work of each follows its ack.
+    sent = [f"step {n}" for n in range(1, 6)]
+    for text in sent:
+        response, _ = await bot_app.requests.message(ACME_CH, u(ALICE), text, thread_ts=ts)
+        assert response.status == 200
+    await settle(bot_app)
+    relayed = thread_texts(bot_app, NUAGE_Q, partner_ts)
+    assert [next(s for s in sent if s in text) for text in relayed] == sent
+
+
 async def test_partner_thread_is_internal_until_an_explicit_reply(bot_app):
     ts = await acme_ticket(bot_app)
     partner_ts = post_ts(bot_app, queue_post(bot_app, NUAGE_Q))

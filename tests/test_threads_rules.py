@@ -240,3 +240,27 @@ async def test_partner_admins_link_their_customers_channels(demo_store: Store) -
             e.action for e in await audit_db.entries(conn, limit=50) if e.actor == sophie.email
         ]
     assert sorted(actions) == ["channel.link", "channel.link", "channel.unlink"]
+
+
+async def test_event_work_of_one_channel_keeps_its_order_and_others_do_not_wait() -> None:
+    import asyncio
+
+    from handlers.threads import ChannelTurns
+
+    turns = ChannelTurns()
+    done: list[str] = []
+
+    async def work(channel: str, name: str, seconds: float) -> None:
+        async with turns.of(channel):
+            await asyncio.sleep(seconds)
+            done.append(name)
+
+    await asyncio.gather(
+        work("C1", "a1", 0.05),
+        work("C1", "a2", 0.0),
+        work("C2", "b1", 0.01),
+        work("C1", "a3", 0.0),
+    )
+    assert [n for n in done if n.startswith("a")] == ["a1", "a2", "a3"]
+    assert done.index("b1") < done.index("a1")  # another channel runs meanwhile
+    assert turns._turns == {}  # nothing kept once every turn is over
