@@ -1367,17 +1367,13 @@ async def test_outbox_sent_failed_postponed(store: Store, now: dt.datetime) -> N
         await outbox_db.mark_failed(
             conn, entry_id=failing.id, worker="w1", error="ratelimited", retry_at=retry_at
         )
-        assert await outbox_db.earlier_pending(
-            conn, entry_id=waiting.id, ticket_id=9, kinds=["notify"]
-        )
-        # another stream of the same ticket does not wait on it
-        assert not await outbox_db.earlier_pending(
-            conn, entry_id=waiting.id, ticket_id=9, kinds=["queue_post"]
-        )
+        # what is still owed before an entry of the same ticket: the failed one, not
+        # the one already sent (the worker then keeps each stream's order)
+        assert await outbox_db.owed_before(conn, entries=[waiting]) == [
+            (failing.id, 9, failing.kind)
+        ]
         await outbox_db.postpone(conn, entry_id=waiting.id, worker="w1", until=retry_at)
-        assert not await outbox_db.earlier_pending(
-            conn, entry_id=failing.id, ticket_id=9, kinds=["notify"]
-        )
+        assert await outbox_db.owed_before(conn, entries=[failing]) == []
     async with store.read() as conn:
         rows = {r["id"]: r for r in await outbox_db.entries(conn)}
         assert [r["id"] for r in await outbox_db.entries(conn, status=outbox_db.SENT)] == [sent.id]
