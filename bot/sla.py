@@ -167,7 +167,7 @@ def _public_holidays(country: str, subdivision: str | None) -> holiday_tables.Ho
     """The package's table for a country; it fills in each year when first asked."""
     try:
         return holiday_tables.country_holidays(country, subdiv=subdivision)
-    except NotImplementedError:
+    except NotImplementedError:  # the package's way to say it has no such table
         if subdivision is not None and country in holiday_tables.list_supported_countries():
             raise ValueError(f"unknown subdivision {subdivision!r} of {country}") from None
         raise ValueError(f"no public holidays known for country {country!r}") from None

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.faq import (
     ANSWER_LIMIT,
@@ -26,20 +27,14 @@ from bot.faq import (
 )
 from bot.render import LOCALES, TEMPLATES_DIR, t
 
-CATALOG_MD = Path(__file__).resolve().parents[2] / "shared" / "FAQ-CATALOG.md"
-ROW = re.compile(r"^\|\s*([a-z0-9-]+)\s*\|\s*([a-z, ]+?)\s*\|", re.MULTILINE)
+CATALOG = Path(__file__).with_name("faq_catalog.yml")
 
 
 def catalog_table() -> dict[str, frozenset[str]]:
-    """slug -> audience, from the shared catalog when present, else from bot.faq."""
-    if not CATALOG_MD.is_file():
-        catalog = default_catalog()
-        return {slug: catalog.entries[slug].audience for slug in SLUGS}
+    """slug -> audience, from the catalog the templates are written to."""
     table = {}
-    for slug, audience in ROW.findall(CATALOG_MD.read_text(encoding="utf-8")):
-        if slug == "slug":
-            continue
-        names = {a.strip() for a in audience.split(",")}
+    for slug, names in yaml.safe_load(CATALOG.read_text(encoding="utf-8")).items():
+        names = set(names)
         table[slug] = frozenset(AUDIENCES) if names == {"everyone"} else frozenset(names)
     return table
 
