@@ -44,6 +44,12 @@ def error_text(error: UserError, locale: str) -> str:
     return text
 
 
+async def tell(respond: AsyncRespond, text: str) -> None:
+    """A private answer after the ack (through the response URL), leaving the message
+    that was clicked as it is."""
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
 @asynccontextmanager
 async def clicked(ack: AsyncAck, respond: AsyncRespond, locale: str) -> AsyncIterator[None]:
     """Acknowledge a button click, then run the block; a refusal raised inside is
@@ -56,9 +62,7 @@ async def clicked(ack: AsyncAck, respond: AsyncRespond, locale: str) -> AsyncIte
     try:
         yield
     except UserError as error:
-        await respond(
-            text=error_text(error, locale), response_type="ephemeral", replace_original=False
-        )
+        await tell(respond, error_text(error, locale))
 
 
 async def open_form(

@@ -22,7 +22,7 @@ from bot.blocks.faq import (
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
-from handlers.common import clicked, open_form, reply
+from handlers.common import clicked, open_form, reply, tell
 from handlers.services import Services
 
 
@@ -72,9 +72,7 @@ async def handle_feedback(
     if slug in services.faq.entries:
         await faq_answers.record_feedback(services.store, actor, slug, helpful, now=now)
     key = "faq.thanks_feedback" if helpful else "faq.not_helped_followup"
-    await respond(
-        text=t(key, locale or actor.locale), response_type="ephemeral", replace_original=False
-    )
+    await tell(respond, t(key, locale or actor.locale))
 
 
 async def handle_open_ticket(
@@ -130,7 +128,7 @@ async def handle_self_served(
         outcome = await faq_answers.resolve_self_served(
             services.store, services.faq, actor, ticket_id, slug, locale=locale, now=now
         )
-        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
+        await tell(respond, outcome.text(locale))
 
 
 def register(app: AsyncApp) -> None:

@@ -29,7 +29,7 @@ from bot.render import t
 from bot.store import Store
 from bot.tickets import TicketOutcome
 from bot.visibility import Actor
-from handlers.common import clicked, error_text, reply
+from handlers.common import clicked, error_text, reply, tell
 from handlers.middleware import background, resolve_actor
 from handlers.services import Services
 
@@ -243,7 +243,7 @@ async def handle_ticket_shortcut(
             answer_errors=False,
         )
         if refused is not None:
-            await respond(text=refused, response_type="ephemeral", replace_original=False)
+            await tell(respond, refused)
             return
         if intake is None:
             raise Forbidden("threads.intake_not_member")
@@ -251,7 +251,7 @@ async def handle_ticket_shortcut(
             text = intake.outcome.text(locale)
         else:
             text = t("threads.choose_ea", locale)
-        await respond(text=text, response_type="ephemeral", replace_original=False)
+        await tell(respond, text)
 
 
 async def handle_pick_ea(
@@ -284,7 +284,7 @@ async def handle_pick_ea(
             answer_errors=False,
         )
         if refused is not None:
-            await respond(text=refused, response_type="ephemeral", replace_original=False)
+            await tell(respond, refused)
             return
         if intake is None or intake.outcome is None:
             raise Forbidden("threads.intake_not_member")
@@ -342,7 +342,7 @@ async def handle_reply_shortcut(
         text = await _shortcut_reply(
             body, actor, store, now, to_vendor=to_vendor, bot_user_id=context.bot_user_id
         )
-        await respond(text=text, response_type="ephemeral", replace_original=False)
+        await tell(respond, text)
 
 
 async def handle_relay_button(
@@ -360,7 +360,7 @@ async def handle_relay_button(
         outcome = await conversations.relay_vendor_answer(
             store, actor, parser.ticket_id(ticket), ts=ts, now=now
         )
-        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
+        await tell(respond, outcome.text(locale))
 
 
 async def handle_reply_button(

@@ -32,7 +32,7 @@ from bot.render import t
 from bot.store import Store
 from bot.visibility import Actor
 from handlers import threads
-from handlers.common import clicked, error_text, open_form, reply
+from handlers.common import clicked, error_text, open_form, reply, tell
 from handlers.services import Services
 
 USAGE = "tickets.usage_ticket"
@@ -317,7 +317,7 @@ async def handle_take_button(
 ) -> None:
     async with clicked(ack, respond, locale):
         outcome = await tickets.take(store, actor, _button_ticket(action), now=now)
-        await respond(text=outcome.text(locale), response_type="ephemeral", replace_original=False)
+        await tell(respond, outcome.text(locale))
 
 
 async def handle_escalate_button(
