@@ -353,3 +353,32 @@ class TicketThread:
     channel: str
     ts: str | None
     card_ts: str | None = None
+
+
+class IdentityProof(StrEnum):
+    """How the bot knows that a Slack person is a contact."""
+
+    DATASET = "dataset"  # declared in the dataset (contacts[].slack)
+    EMAIL = "email"  # the email Slack shows, from a workspace of the contact's organization
+    CODE = "code"  # a one-time code sent to the contact through a workspace known for them
+    ADMIN = "admin"  # confirmed by an admin
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A Slack workspace (``T…``) or a whole Enterprise Grid organization (``E…``) that
+    belongs to an organization of the directory."""
+
+    team: str
+    org: str
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    """A Slack person (their team, or enterprise, and user id) known as a contact."""
+
+    team: str
+    user: str
+    email: str
+    proof: IdentityProof
+    enterprise: str | None = None

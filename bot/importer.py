@@ -28,6 +28,7 @@ from bot.domain import (
     Contact,
     Contract,
     Grant,
+    IdentityProof,
     License,
     LicenseType,
     Organization,
@@ -35,14 +36,17 @@ from bot.domain import (
     PartnerType,
     Permission,
     Role,
+    SlackIdentity,
     Subscription,
     SupportLevel,
     Vendor,
+    Workspace,
 )
 from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import dataset as dataset_db
 from bot.store import directory as directory_db
+from bot.store import identities as identities_db
 from bot.store import threads as threads_db
 from bot.store.dataset import Existing
 from bot.text import normalize_email
@@ -59,6 +63,7 @@ SECTIONS = (
     "agreements",
     "sla_targets",
     "channels",
+    "workspaces",
 )
 LOCALES = ("en", "fr")
 # Used with fullmatch (``$`` would let a trailing newline through); ASCII digits only,
@@ -68,6 +73,9 @@ EA_PATTERN = re.compile(r"[0-9]{9}")
 SLUG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CHANNEL_PATTERN = re.compile(r"[CGD][A-Z0-9]{2,31}")
+# A Slack workspace (T…) or Enterprise Grid organization (E…); a user (U…, W… on a grid).
+TEAM_PATTERN = re.compile(r"[TE][A-Z0-9]{2,31}")
+USER_PATTERN = re.compile(r"[UW][A-Z0-9]{2,31}")
 FIELD_PATTERN = re.compile(r"\w+")
 COUNTRY_PATTERN = re.compile(r"[A-Z]{2,3}")
 HOLIDAY_FIELDS = frozenset({"country", "subdivision", "closed"})
@@ -107,6 +115,8 @@ class Dataset:
     agreements: list[Agreement] = field(default_factory=list)
     sla_targets: list[tuple[str, str, int, int]] = field(default_factory=list)
     channels: list[Channel] = field(default_factory=list)
+    workspaces: list[Workspace] = field(default_factory=list)
+    identities: list[SlackIdentity] = field(default_factory=list)  # from contacts[].slack
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in SECTIONS}
@@ -209,6 +219,8 @@ class Checker:
         self.subscription_ids: set[str] = set(self.existing.subscriptions)
         self.agreement_numbers: set[str] = set(self.existing.agreements)
         self.channel_ids: set[str] = set(self.existing.channels)
+        self.workspace_teams: set[str] = set(self.existing.workspaces)
+        self.identity_keys: set[tuple[str, str]] = set(self.existing.identities)
 
     # --- primitives -------------------------------------------------------------------
 
@@ -481,6 +493,7 @@ class Checker:
         self.each(doc, "subscriptions", self.subscription)
         self.each(doc, "agreements", self.agreement)
         self.each(doc, "channels", self.shared_channel)
+        self.each(doc, "workspaces", self.workspace)
         if self.errors:
             raise DatasetError(self.errors)
         return self.data
@@ -613,7 +626,66 @@ class Checker:
             roles=frozenset(roles),
             locale=self.locale(item, path, required=False),
         )
+        identities = self.slack_identities(item, path, email)
         self.data.contacts.append(contact)
+        self.data.identities.extend(identities)
+
+    def team(self, item: dict[str, Any], path: str, name: str = "team") -> str:
+        value = self.req(item, path, name, max_length=SHORT_LENGTH)
+        if not TEAM_PATTERN.fullmatch(value):
+            raise self.fail(
+                f"{path}.{name}",
+                f"{value!r} is not a Slack workspace id (T0123ABCD) or Enterprise Grid id (E0123ABCD)",
+            )
+        return value
+
+    def slack_identities(self, item: dict[str, Any], path: str, email: str) -> list[SlackIdentity]:
+        """``contacts[].slack``: the Slack people this contact is, declared up front."""
+        value = item.get("slack")
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(
+                f"{path}.slack", f"expected a list of {{team, user}}, got {_kind(value)}"
+            )
+        found: list[SlackIdentity] = []
+        for index, entry in enumerate(value):
+            where = f"{path}.slack[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, f"expected a mapping {{team, user}}, got {_kind(entry)}")
+            for key in entry:
+                if key not in ("team", "user"):
+                    raise self.fail(_field_path(where, key), "unknown field (expected team, user)")
+            team = self.team(entry, where)
+            user = self.req(entry, where, "user", max_length=SHORT_LENGTH)
+            if not USER_PATTERN.fullmatch(user):
+                raise self.fail(
+                    f"{where}.user", f"{user!r} is not a Slack user id (like U0123ABCD)"
+                )
+            if (team, user) in self.identity_keys:
+                raise self.fail(where, f"Slack user {user} of {team} is already another contact")
+            self.identity_keys.add((team, user))
+            found.append(
+                SlackIdentity(
+                    team=team,
+                    user=user,
+                    email=email,
+                    proof=IdentityProof.DATASET,
+                    enterprise=team if team.startswith("E") else None,
+                )
+            )
+        return found
+
+    def workspace(self, path: str, item: dict[str, Any]) -> None:
+        """``workspaces``: a Slack workspace (or grid organization) of an organization."""
+        team = self.team(item, path)
+        if team in self.workspace_teams:
+            raise self.fail(f"{path}.team", f"duplicate workspace {team}")
+        org = self.req(item, path, "org", max_length=CODE_LENGTH)
+        if org not in self.org_kinds:
+            raise self.fail(f"{path}.org", f"no organization or vendor {org!r}")
+        self.workspace_teams.add(team)
+        self.data.workspaces.append(Workspace(team=team, org=org))
 
     def account(self, path: str, item: dict[str, Any]) -> None:
         ea = self.ea(item, path, known=False)
@@ -953,6 +1025,10 @@ async def write(conn: AsyncConnection, data: Dataset) -> None:
         )
     for channel in data.channels:
         await threads_db.insert_channel(conn, channel=channel)
+    for workspace in data.workspaces:
+        await identities_db.link_workspace(conn, workspace=workspace, linked_by=None, at=None)
+    for identity in data.identities:
+        await identities_db.save_identity(conn, identity=identity, at=None)
 
 
 async def import_document(store: Store, doc: Any, *, replace: bool = False) -> Dataset:

@@ -30,11 +30,13 @@ async def to_channel(
     ticket_id: int | None = None,
     dedupe_key: str | None = None,
     not_before: dt.datetime | None = None,
+    team: str | None = None,
+    enterprise: str | None = None,
 ) -> bool:
     """Owe a ``chat.postMessage`` to a channel (a tier's queue)."""
     return await _owe_post(
         conn,
-        {"channel": channel},
+        _door({"channel": channel}, team, enterprise),
         text=text,
         blocks=blocks,
         at=at,
@@ -57,6 +59,8 @@ async def to_person(
     kind: str = "dm",
     ticket_id: int | None = None,
     dedupe_key: str | None = None,
+    team: str | None = None,
+    enterprise: str | None = None,
 ) -> bool:
     """Owe a direct message. The worker posts it with ``channel`` = the person's Slack
     user id, looking the id up by email when it is not known yet."""
@@ -65,7 +69,7 @@ async def to_person(
         target["channel"] = slack_user_id
     return await _owe_post(
         conn,
-        target,
+        _door(target, team, enterprise),
         text=text,
         blocks=blocks,
         at=at,
@@ -73,6 +77,15 @@ async def to_person(
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
     )
+
+
+def _door(target: dict[str, Any], team: str | None, enterprise: str | None) -> dict[str, Any]:
+    """The workspace (installation) to deliver through, when the caller knows it."""
+    if team:
+        target["team"] = team
+    if enterprise:
+        target["enterprise"] = enterprise
+    return target
 
 
 async def _owe_post(

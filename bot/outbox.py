@@ -293,6 +293,9 @@ class OutboxWorker:
                 raise _Postpone from None
             except threads.Gone as exc:
                 raise _GiveUp(str(exc)) from None
+        # The installation to deliver through: one bot token today, so only dropped.
+        payload.pop("team", None)
+        payload.pop("enterprise", None)
         email = payload.pop("user_email", None)
         if email is not None and not payload.get("channel"):
             payload["channel"] = await self._user_id(str(email))

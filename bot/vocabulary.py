@@ -60,6 +60,8 @@ SUBCOMMANDS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = {
         "help": ("aide",),
         "whoami": ("moi", "quisuisje"),
         "lang": ("langue", "language"),
+        "link": ("lier",),
+        "workspace": ("espace",),
     },
 }
 # option key (``key:value``) -> French forms

@@ -18,10 +18,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot import vocabulary
 from bot.config import LOCALES
+from bot.identity import Person, identify
 from bot.render import t
 from bot.store import directory as directory_db
-from bot.visibility import Actor, load_actor
+from bot.visibility import Actor
 from handlers.lifecycle import UNKNOWN_USER, set_outcome
 from handlers.services import Services
 
@@ -66,44 +68,47 @@ async def slack_profile(
     return email, locale
 
 
+def person_of(context: AsyncBoltContext, body: dict[str, Any], user_id: str) -> Person:
+    """The Slack person behind a request: their own team (in a Slack Connect channel,
+    not necessarily the workspace the request came through) and enterprise."""
+    team = context.actor_team_id or context.team_id or ""
+    enterprise = context.actor_enterprise_id or context.enterprise_id
+    event = body.get("event")
+    if isinstance(event, dict) and isinstance(event.get("user_team"), str):
+        team = event["user_team"] or team
+    return Person(user=user_id, team=team, enterprise=enterprise, channel=context.channel_id)
+
+
 async def resolve_actor(
-    services: Services, client: AsyncWebClient, user_id: str
-) -> tuple[Actor | None, str | None, str]:
-    """(actor or None, the email Slack gave, the locale to answer in)."""
+    services: Services, client: AsyncWebClient, person: Person
+) -> tuple[Actor | None, str | None, str, str | None]:
+    """(actor or None, the email Slack gave, the locale to answer in, and when there is
+    no actor the message key saying why)."""
     default = services.settings.default_locale
-    # Every request comes here: a known Slack user is read from the read model (its
-    # version was checked at the start of the request), no statement at all.
+    profile: tuple[str | None, str | None] | None = None
+
+    async def slack_email() -> str | None:
+        nonlocal profile
+        profile = await slack_profile(client, services, person.user)
+        return profile[0]
+
+    # A known person is read from the read model (its version was checked at the start
+    # of the request): no statement, no Web API call.
+    found = await identify(services.store, person, slack_email=slack_email)
+    email = found.email
+    slack_lang = profile[1] if profile is not None else None
+    if found.contact is None:
+        return None, email, slack_lang or default, found.refusal
+    contact = found.contact
+    if contact.locale is None and profile is None:
+        email, slack_lang = await slack_profile(client, services, person.user)
     async with services.store.read() as conn:
-        contact = await directory_db.get_contact_by_slack_id(conn, user_id=user_id)
-        org = None
-        if contact is not None:
-            org = await directory_db.get_organization(conn, id=contact.org)
-    slack_email: str | None = None
-    slack_lang: str | None = None
-    if contact is None or contact.locale is None:
-        slack_email, slack_lang = await slack_profile(client, services, user_id)
-    email = contact.email if contact is not None else slack_email
-    if email is None:
-        return None, None, slack_lang or default
-    actor: Actor | None = None
-    if contact is not None and org is not None:
-        locale = contact.locale or org.locale or default
-        actor = Actor(contact=contact, org=org, locale=locale, slack_user_id=user_id)
-    elif contact is None:
-        async with services.store.read() as conn:
-            actor = await load_actor(
-                conn, email=email, default_locale=default, slack_user_id=user_id
-            )
-    if actor is None:
-        return None, email, slack_lang or default
-    if contact is None:
-        # Remember the link: the next request resolves without the Web API.
-        async with services.store.write() as conn:
-            await directory_db.link_slack_user(conn, email=actor.email, user_id=user_id)
-    locale = actor.contact.locale or slack_lang or actor.org.locale or default
-    if locale != actor.locale:
-        actor = Actor(contact=actor.contact, org=actor.org, locale=locale, slack_user_id=user_id)
-    return actor, email, locale
+        org = await directory_db.get_organization(conn, id=contact.org)
+    if org is None:
+        return None, email, slack_lang or default, "errors.unknown_contact"
+    locale = contact.locale or slack_lang or org.locale or default
+    actor = Actor(contact=contact, org=org, locale=locale, slack_user_id=person.user)
+    return actor, email or contact.email, locale, None
 
 
 _background: set[asyncio.Task[Any]] = set()
@@ -133,6 +138,14 @@ def ephemeral_response(text: str) -> BoltResponse:
     )
 
 
+def _links_an_identity(body: dict[str, Any]) -> bool:
+    if body.get("command") != "/supportbot":
+        return False
+    # The one command a person the bot does not know yet may run.
+    words = str(body.get("text") or "").split()
+    return bool(words) and vocabulary.subcommand("/supportbot", words[0]) == "link"
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.middleware
     async def inject_actor(
@@ -157,12 +170,23 @@ def register(app: AsyncApp, services: Services) -> None:
             return await next()
         # The version of the directory and reference data this request relies on.
         await services.store.begin_request()
-        actor, email, locale = await resolve_actor(services, client, user_id)
+        person = person_of(context, body, user_id)
+        context["person"] = person
+        actor, email, locale, refusal = await resolve_actor(services, client, person)
         context["locale"] = locale
+        if actor is None and _links_an_identity(body):
+            context["actor"] = None
+            return await next()  # ``/supportbot link``: how an unknown person is known
         if actor is None:
-            log.info("unknown Slack user %s (%s)", user_id, email or "no email")
+            log.info(
+                "unknown Slack user %s of %s (%s): %s",
+                user_id,
+                person.team,
+                email or "no email",
+                refusal,
+            )
             set_outcome(context, UNKNOWN_USER)
-            message = t("errors.unknown_contact", locale, email=email)
+            message = t(refusal or "errors.unknown_contact", locale, email=email)
             if body.get("command"):
                 return ephemeral_response(message)
             if body.get("type") == "view_submission":

@@ -25,6 +25,7 @@ from bot import conversations, parser
 from bot.blocks.threads import ThreadIds, reply_modal
 from bot.blocks.tickets import done_modal
 from bot.errors import Forbidden, UserError
+from bot.identity import Person
 from bot.render import t
 from bot.store import Store
 from bot.tickets import TicketOutcome
@@ -36,6 +37,8 @@ from handlers.services import Services
 log = logging.getLogger(__name__)
 
 TICKET_REACTION = "ticket"
+# Why an author was not taken as a contact, when telling them how to be known helps.
+STRANGER_REFUSALS = frozenset({"identity.link_needed", "identity.not_your_workspace"})
 # Message subtypes that are someone writing; every other subtype (edits, deletions,
 # joins, topics, bots…) is ignored.
 WRITTEN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
@@ -55,11 +58,28 @@ def _mentions_bot(text: str, context: AsyncBoltContext) -> bool:
     return bool(bot) and f"<@{bot}" in text
 
 
-async def _person(services: Services, client: AsyncWebClient, user_id: str | None) -> Actor | None:
-    if not user_id:
-        return None
-    actor, _email, _locale = await resolve_actor(services, client, user_id)
-    return actor
+async def _person(
+    services: Services,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    said: dict[str, Any],
+    channel: str,
+) -> tuple[Actor | None, str | None]:
+    """The contact who wrote (or reacted) ``said``, or None and the message key saying
+    why not. In a Slack Connect channel the author's own team is the message's
+    ``user_team``, not the workspace the event came through."""
+    user_id = said.get("user")
+    if not isinstance(user_id, str) or not user_id:
+        return None, None
+    team = said.get("user_team") or context.actor_team_id or context.team_id or ""
+    person = Person(
+        user=user_id,
+        team=str(team),
+        enterprise=context.actor_enterprise_id or context.enterprise_id,
+        channel=channel,
+    )
+    actor, _email, _locale, refusal = await resolve_actor(services, client, person)
+    return actor, refusal
 
 
 async def _message_at(client: AsyncWebClient, channel: str, ts: str) -> dict[str, Any] | None:
@@ -83,6 +103,7 @@ async def _message_at(client: AsyncWebClient, channel: str, ts: str) -> dict[str
 async def _intake(
     services: Services,
     client: AsyncWebClient,
+    context: AsyncBoltContext,
     *,
     channel: str,
     message: dict[str, Any],
@@ -104,11 +125,18 @@ async def _intake(
     if by is not None and by.org.id not in (link.org, link.partner):
         log.info("message %s in %s: %s is not of its customer", ts, channel, by.email)
         return None, None
-    author = await _person(services, client, message.get("user"))
+    author, refusal = await _person(services, client, context, message, channel)
     # The customer's own message is theirs; a partner's reaction or shortcut on it opens
     # it in the customer's name when the author is one of theirs.
     actor = author if author is not None and author.org.id == link.org else by or author
     if actor is None:
+        if refusal in STRANGER_REFUSALS and answer_errors:
+            # Someone Slack names but the bot cannot tell as a contact: say how to be
+            # known, in the thread of their message (once, whatever Slack redelivers).
+            text = t(refusal, services.settings.default_locale, email=None)
+            await conversations.answer_in_thread(
+                store, channel=channel, ts=ts, text=text, now=now, key=f"{channel}:{ts}"
+            )
         return None, None
     try:
         intake = await conversations.open_from_message(
@@ -151,7 +179,13 @@ async def handle_mention(
         return  # a mention in a thread is a message of that thread (handle_message)
     try:
         await _intake(
-            services, client, channel=str(event.get("channel")), message=event, by=None, now=now
+            services,
+            client,
+            context,
+            channel=str(event.get("channel")),
+            message=event,
+            by=None,
+            now=now,
         )
     except UserError:
         return  # not a customer channel: the bot was only named in passing
@@ -172,7 +206,7 @@ async def handle_message(
     thread_ts = event.get("thread_ts")
     text = str(event.get("text") or "")
     if thread_ts and thread_ts != ts:
-        author = await _person(services, client, event.get("user"))
+        author, _refusal = await _person(services, client, context, event, channel)
         if author is None:
             return
         await conversations.thread_message(
@@ -187,13 +221,16 @@ async def handle_message(
         return
     if _mentions_bot(text, context):
         try:
-            await _intake(services, client, channel=channel, message=event, by=None, now=now)
+            await _intake(
+                services, client, context, channel=channel, message=event, by=None, now=now
+            )
         except UserError:
             return
 
 
 async def handle_reaction(
     event: dict[str, Any],
+    context: AsyncBoltContext,
     client: AsyncWebClient,
     services: Services,
     now: dt.datetime,
@@ -206,7 +243,7 @@ async def handle_reaction(
     channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
     if await conversations.customer_channel(services.store, channel) is None:
         return
-    by = await _person(services, client, event.get("user"))
+    by, _refusal = await _person(services, client, context, event, channel)
     if by is None:
         return
     message = await _message_at(client, channel, ts)
@@ -214,13 +251,14 @@ async def handle_reaction(
         log.info("reaction on %s in %s: not a top-level message", ts, channel)
         return
     try:
-        await _intake(services, client, channel=channel, message=message, by=by, now=now)
+        await _intake(services, client, context, channel=channel, message=message, by=by, now=now)
     except UserError:
         return
 
 
 async def handle_ticket_shortcut(
     ack: AsyncAck,
+    context: AsyncBoltContext,
     body: dict[str, Any],
     actor: Actor,
     locale: str,
@@ -236,6 +274,7 @@ async def handle_ticket_shortcut(
         intake, refused = await _intake(
             services,
             client,
+            context,
             channel=channel,
             message=message,
             by=actor,
@@ -256,6 +295,7 @@ async def handle_ticket_shortcut(
 
 async def handle_pick_ea(
     ack: AsyncAck,
+    context: AsyncBoltContext,
     body: dict[str, Any],
     action: dict[str, Any],
     actor: Actor,
@@ -276,6 +316,7 @@ async def handle_pick_ea(
         intake, refused = await _intake(
             services,
             client,
+            context,
             channel=channel,
             message=original,
             by=actor,

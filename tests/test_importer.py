@@ -180,6 +180,7 @@ BASE_COUNTS = {
     "agreements": 1,
     "sla_targets": 2,
     "channels": 0,
+    "workspaces": 0,
 }
 
 

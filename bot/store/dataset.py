@@ -26,6 +26,8 @@ class Existing:
     grants: set[tuple[str, str]] = field(default_factory=set)
     sla_targets: set[tuple[str, str, int]] = field(default_factory=set)  # vendor, level, sev
     channels: set[str] = field(default_factory=set)
+    workspaces: set[str] = field(default_factory=set)
+    identities: set[tuple[str, str]] = field(default_factory=set)  # (team, user)
 
 
 async def existing_keys(conn: AsyncConnection, /) -> Existing:
@@ -46,6 +48,9 @@ async def existing_keys(conn: AsyncConnection, /) -> Existing:
     targets = select(t.sla_targets.c.vendor, t.sla_targets.c.level, t.sla_targets.c.severity)
     found.sla_targets = {(v, level, sev) for v, level, sev in (await conn.execute(targets)).all()}
     found.channels = set((await conn.execute(select(t.channels.c.channel))).scalars())
+    found.workspaces = set((await conn.execute(select(t.workspaces.c.team))).scalars())
+    identities = await conn.execute(select(t.slack_identities.c.team, t.slack_identities.c.user))
+    found.identities = {(team, user) for team, user in identities.all()}
     return found
 
 

@@ -52,6 +52,8 @@ REFERENCE_TABLES = (
     "agreement_benefit_admins",
     "agreement_partners",
     "sla_targets",
+    "workspaces",
+    "slack_identities",
 )
 
 SELECT_VERSION = select(t.read_model_version.c.version).where(

@@ -374,6 +374,44 @@ thread_messages = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 
+# Slack workspaces (``T…``) and Enterprise Grid organizations (``E…``) that belong to an
+# organization: a person of that workspace may be matched to its contacts by email.
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("team", String(32), primary_key=True),
+    Column("org", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("linked_by", String(254)),
+    Column("linked_at", UTCDateTime),
+)
+
+# Slack people known as contacts: (team, user) as Slack names them, how the bot knows.
+slack_identities = Table(
+    "slack_identities",
+    metadata,
+    Column("team", String(32), primary_key=True),
+    Column("user", String(32), primary_key=True),
+    Column("enterprise", String(32)),
+    Column("email", String(254), ForeignKey("contacts.email"), nullable=False, index=True),
+    Column("proof", String(16), nullable=False),  # dataset | email | code | admin
+    Column("linked_at", UTCDateTime),
+)
+
+# One-time codes of ``/supportbot link <email>``: only a digest is kept.
+link_codes = Table(
+    "link_codes",
+    metadata,
+    Column("team", String(32), primary_key=True),
+    Column("user", String(32), primary_key=True),
+    Column("enterprise", String(32)),
+    Column("email", String(254), ForeignKey("contacts.email"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+
+
 # Bookkeeping of the store itself, kept apart from the domain's ``metadata`` (what
 # imports, exports and table-by-table operations go through). One row: the version of
 # the reference data the read model serves (bot/store/readmodel.py); database triggers

@@ -1,0 +1,455 @@
+"""Who a Slack person is, and whether they may act as a contact.
+
+A person is named by Slack as (team, user) — the team of their own workspace, or their
+Enterprise Grid organization. The bot knows them as a contact in one of these ways:
+
+- an explicit identity: declared in the dataset (``contacts[].slack``), proven with a
+  one-time code sent to the contact through a workspace already known for them, or
+  confirmed by an admin. It is trusted as it is;
+- the email of their Slack profile, when Slack shows it (people of another company in a
+  Slack Connect channel often have it hidden). An email is trusted only when the person's
+  workspace belongs to the contact's organization, or — from a workspace no organization
+  claims — in a channel shared with that organization. With no workspace mapped at all
+  (one workspace, one company's install) the email is enough, as it always was.
+
+So no one acts as a contact of an organization whose workspace or channel they are not in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import notify
+from bot.domain import (
+    Channel,
+    Contact,
+    IdentityProof,
+    OrgKind,
+    Role,
+    SlackIdentity,
+    Workspace,
+)
+from bot.errors import Conflict, Forbidden, NotFound, UserError
+from bot.render import t
+from bot.store import Store
+from bot.store import accounts as accounts_db
+from bot.store import audit as audit_db
+from bot.store import directory as directory_db
+from bot.store import identities as identities_db
+from bot.store import threads as threads_db
+from bot.text import normalize_email
+from bot.visibility import Actor
+
+USAGE_LINK = "identity.usage_link"
+USAGE_WORKSPACE = "identity.usage_workspace"
+CODE_LIFETIME = dt.timedelta(minutes=15)
+CODE_ATTEMPTS = 5  # wrong codes before the code is void
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from a DM, typed back
+CODE_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class Person:
+    """A Slack person as a request names them, and where the request comes from."""
+
+    user: str
+    team: str
+    enterprise: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Identified:
+    """The outcome of identifying a person: the contact, or why not (a message key)."""
+
+    contact: Contact | None
+    email: str | None = None  # the email Slack showed, if it was asked
+    refusal: str | None = (
+        None  # errors.unknown_contact | identity.link_needed | identity.not_your_workspace
+    )
+
+
+def email_trusted(
+    contact_org: str, *, workspace_org: str | None, any_workspace: bool, channel: Channel | None
+) -> bool:
+    """May a person whose Slack email is a contact's act as that contact?"""
+    if workspace_org is not None:
+        return workspace_org == contact_org
+    if not any_workspace:
+        return True
+    return channel is not None and contact_org in (channel.org, channel.partner)
+
+
+async def workspace_org(conn: AsyncConnection, person: Person) -> str | None:
+    """The organization the person's workspace (or their grid organization) belongs to."""
+    for team in (person.team, person.enterprise):
+        if team:
+            found = await identities_db.get_workspace(conn, team=team)
+            if found is not None:
+                return found.org
+    return None
+
+
+async def _trusted(conn: AsyncConnection, person: Person, contact: Contact) -> tuple[bool, bool]:
+    """(may act as the contact by email, the trust lasts: worth recording)."""
+    home = await workspace_org(conn, person)
+    anywhere = home is not None or await identities_db.any_workspace(conn)
+    channel = None
+    if home is None and anywhere and person.channel:
+        channel = await threads_db.get_channel(conn, channel=person.channel)
+    trusted = email_trusted(
+        contact.org, workspace_org=home, any_workspace=anywhere, channel=channel
+    )
+    return trusted, trusted and (home is not None or not anywhere)
+
+
+async def identify(
+    store: Store, person: Person, *, slack_email: Callable[[], Awaitable[str | None]]
+) -> Identified:
+    """Find the contact a Slack person is. ``slack_email`` asks Slack for the email of
+    their profile; it is called only when nothing the bot knows answers."""
+    async with store.read() as conn:
+        known = await identities_db.find_identity(
+            conn, team=person.team, user=person.user, enterprise=person.enterprise
+        )
+        if known is not None:
+            contact = await directory_db.get_contact(conn, email=known.email)
+            if contact is not None:
+                if known.proof is not IdentityProof.EMAIL:
+                    return Identified(contact)
+                # Trusted by email: only as long as the workspace is still theirs.
+                trusted, _lasting = await _trusted(conn, person, contact)
+                if trusted:
+                    return Identified(contact)
+                return Identified(None, refusal="identity.not_your_workspace")
+        remembered = await directory_db.get_contact_by_slack_id(conn, user_id=person.user)
+        if remembered is not None:
+            trusted, _lasting = await _trusted(conn, person, remembered)
+            if trusted:
+                return Identified(remembered)
+    email = await slack_email()
+    if email is None:
+        return Identified(None, refusal="identity.link_needed")
+    async with store.read() as conn:
+        contact = await directory_db.get_contact(conn, email=email)
+        if contact is None:
+            return Identified(None, email=email, refusal="errors.unknown_contact")
+        trusted, lasting = await _trusted(conn, person, contact)
+    if not trusted:
+        return Identified(None, email=email, refusal="identity.not_your_workspace")
+    if lasting:
+        # Remembered: the next request needs neither Slack nor this check's reads.
+        async with store.write() as conn:
+            await identities_db.save_identity(
+                conn,
+                identity=_identity_of(person, contact.email, IdentityProof.EMAIL),
+                at=None,
+            )
+            await directory_db.link_slack_user(conn, email=contact.email, user_id=person.user)
+    return Identified(contact, email=email)
+
+
+def _identity_of(person: Person, email: str, proof: IdentityProof) -> SlackIdentity:
+    return SlackIdentity(
+        team=person.team, user=person.user, email=email, proof=proof, enterprise=person.enterprise
+    )
+
+
+# ------------------------------------------------------------------ /supportbot link
+
+
+def _digest(code: str, person: Person) -> str:
+    # Bound to the person who asked: a code is worthless typed by anyone else.
+    key = f"{person.team}:{person.user}".encode()
+    return hmac.new(key, code.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def looks_like_code(word: str) -> bool:
+    word = word.strip().upper()
+    return len(word) == CODE_LENGTH and all(c in CODE_ALPHABET for c in word)
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    """What ``/supportbot link <email>`` did. The answer is the same whether or not the
+    email is a contact's (no one learns who the directory holds); ``sent`` is for logs
+    and tests only."""
+
+    email: str
+    sent: bool
+
+
+async def _doors_of(conn: AsyncConnection, contact: Contact, person: Person) -> list[SlackIdentity]:
+    """The identities the contact is already known by elsewhere: where the code goes."""
+    found = [
+        identity
+        for identity in await identities_db.identities_of(conn, email=contact.email)
+        if (identity.team, identity.user) != (person.team, person.user)
+    ]
+    if not found and contact.slack_user_id and contact.slack_user_id != person.user:
+        found.append(
+            SlackIdentity(
+                team="", user=contact.slack_user_id, email=contact.email, proof=IdentityProof.EMAIL
+            )
+        )
+    return found
+
+
+async def request_link(
+    store: Store, person: Person, email_text: str, *, now: dt.datetime, locale: str
+) -> LinkRequest:
+    """``/supportbot link <email>``: send a one-time code to that contact, through a
+    workspace already known for them, to be typed back here as ``/supportbot link <code>``.
+    Also tells the admins who may confirm the link instead."""
+    email = normalize_email(email_text.strip().removeprefix("<mailto:").split("|")[0].rstrip(">"))
+    if "@" not in email or " " in email:
+        raise UserError("accounts.bad_email", usage=USAGE_LINK, value=email_text)
+    async with store.write() as conn:
+        contact = await directory_db.get_contact(conn, email=email)
+        if contact is None:
+            return LinkRequest(email=email, sent=False)
+        doors = await _doors_of(conn, contact, person)
+        code = new_code()
+        await identities_db.put_link_code(
+            conn,
+            code=identities_db.LinkCode(
+                team=person.team,
+                user=person.user,
+                enterprise=person.enterprise,
+                email=contact.email,
+                digest=_digest(code, person),
+                expires_at=now + CODE_LIFETIME,
+                attempts=0,
+            ),
+            at=now,
+        )
+        lang = contact.locale or locale
+        for door in doors[:1]:
+            await notify.to_person(
+                conn,
+                email=contact.email,
+                slack_user_id=door.user,
+                team=door.team or None,
+                enterprise=door.enterprise,
+                text=t(
+                    "identity.code_dm",
+                    lang,
+                    code=code,
+                    user=person.user,
+                    team=person.team,
+                    minutes=int(CODE_LIFETIME.total_seconds() // 60),
+                ),
+                at=now,
+                kind="link_code",
+            )
+        for admin in await _confirming_admins(conn, contact, person):
+            await notify.to_person(
+                conn,
+                email=admin.email,
+                slack_user_id=admin.slack_user_id,
+                text=t(
+                    "identity.confirm_dm",
+                    admin.locale or lang,
+                    user=person.user,
+                    team=person.team,
+                    email=contact.email,
+                    name=contact.name,
+                ),
+                at=now,
+                kind="link_confirm",
+            )
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=f"slack:{person.team}:{person.user}",
+            action="identity.link_requested",
+            detail={"email": contact.email, "code_sent": bool(doors)},
+        )
+        return LinkRequest(email=email, sent=bool(doors))
+
+
+async def confirm_code(store: Store, person: Person, code: str, *, now: dt.datetime) -> Contact:
+    """``/supportbot link <code>``: the code sent to the contact, typed by the person who
+    asked for it, before it expires."""
+    async with store.write() as conn:
+        pending = await identities_db.get_link_code(conn, team=person.team, user=person.user)
+        if pending is None or pending.expires_at <= now or pending.attempts >= CODE_ATTEMPTS:
+            if pending is not None:
+                await identities_db.drop_link_code(conn, team=person.team, user=person.user)
+            raise UserError("identity.no_code", usage=USAGE_LINK)
+        if not hmac.compare_digest(pending.digest, _digest(code, person)):
+            await identities_db.count_link_attempt(conn, team=person.team, user=person.user)
+            raise UserError(
+                "identity.wrong_code", usage=USAGE_LINK, left=CODE_ATTEMPTS - pending.attempts - 1
+            )
+        contact = await directory_db.get_contact(conn, email=pending.email)
+        if contact is None:
+            raise NotFound("identity.no_code", usage=USAGE_LINK)
+        await identities_db.drop_link_code(conn, team=person.team, user=person.user)
+        await _link(conn, person, contact, IdentityProof.CODE, by=contact.email, now=now)
+        return contact
+
+
+async def _link(
+    conn: AsyncConnection,
+    person: Person,
+    contact: Contact,
+    proof: IdentityProof,
+    *,
+    by: str,
+    now: dt.datetime,
+) -> None:
+    await identities_db.save_identity(
+        conn, identity=_identity_of(person, contact.email, proof), at=now
+    )
+    if contact.slack_user_id is None:
+        await directory_db.link_slack_user(conn, email=contact.email, user_id=person.user)
+    await audit_db.record(
+        conn,
+        at=now,
+        actor=by,
+        action="identity.linked",
+        detail={"team": person.team, "user": person.user, "email": contact.email, "proof": proof},
+    )
+
+
+async def _confirming_admins(
+    conn: AsyncConnection, contact: Contact, person: Person
+) -> list[Contact]:
+    """Who may confirm that a Slack person is this contact: the admins of the contact's
+    own partner or vendor organization; for a customer's contact, its superuser and the
+    admins of its partners (with an active grant) — never the person asking."""
+    admins: list[Contact] = []
+    if contact.org_kind is OrgKind.CUSTOMER:
+        for account in await accounts_db.list_accounts(conn, customer=contact.org):
+            if account.superuser:
+                superuser = await directory_db.get_contact(conn, email=account.superuser)
+                if superuser is not None:
+                    admins.append(superuser)
+            for grant in await accounts_db.grants_on(conn, ea=account.ea):
+                admins.extend(
+                    await directory_db.list_contacts(conn, org=grant.partner, role=Role.ADMIN)
+                )
+    else:
+        admins.extend(await directory_db.list_contacts(conn, org=contact.org, role=Role.ADMIN))
+    unique = {a.email: a for a in admins if a.email != contact.email}
+    return [a for a in unique.values() if a.slack_user_id != person.user]
+
+
+async def may_confirm(conn: AsyncConnection, admin: Actor, contact: Contact) -> bool:
+    return admin.email in {
+        a.email for a in await _confirming_admins(conn, contact, Person(user="", team=""))
+    }
+
+
+async def confirm_by_admin(
+    store: Store, admin: Actor, *, team: str, user: str, now: dt.datetime
+) -> Contact:
+    """``/supportbot link confirm <team> <user>``: an admin vouches for a pending request."""
+    async with store.write() as conn:
+        pending = await identities_db.get_link_code(conn, team=team, user=user)
+        if pending is None or pending.expires_at <= now:
+            raise NotFound("identity.no_request", usage=USAGE_LINK, team=team, user=user)
+        contact = await directory_db.get_contact(conn, email=pending.email)
+        if contact is None or not await may_confirm(conn, admin, contact):
+            raise Forbidden("identity.not_your_contact", email=pending.email)
+        person = Person(user=user, team=team, enterprise=pending.enterprise)
+        await identities_db.drop_link_code(conn, team=team, user=user)
+        await _link(conn, person, contact, IdentityProof.ADMIN, by=admin.email, now=now)
+        await notify.to_person(
+            conn,
+            email=contact.email,
+            slack_user_id=user,
+            team=team,
+            enterprise=pending.enterprise,
+            text=t("identity.linked_dm", contact.locale or admin.locale, name=contact.name),
+            at=now,
+            kind="link_done",
+        )
+        return contact
+
+
+# ------------------------------------------------------------ /supportbot workspace
+
+
+async def _may_link_workspace(
+    conn: AsyncConnection, actor: Actor, org_id: str, today: dt.date
+) -> bool:
+    """An admin of the organization itself (partner or vendor), of a partner with an
+    active grant on one of the customer's accounts, or of the vendor of those accounts."""
+    if not actor.has(Role.ADMIN):
+        return False
+    if actor.org.id == org_id:
+        return True
+    org = await directory_db.get_organization(conn, id=org_id)
+    if org is None or org.kind is not OrgKind.CUSTOMER:
+        # A partner's workspace: its vendor's admins may link it too.
+        return org is not None and actor.is_vendor and org.kind is OrgKind.PARTNER
+    for account in await accounts_db.list_accounts(conn, customer=org_id):
+        if actor.is_vendor and account.vendor == actor.org.id:
+            return True
+        for grant in await accounts_db.grants_on(conn, ea=account.ea):
+            if grant.partner == actor.org.id and grant.active(today):
+                return True
+    return False
+
+
+async def link_workspace(
+    store: Store, actor: Actor, *, team: str, org_id: str, now: dt.datetime
+) -> Workspace:
+    """``/supportbot workspace link <org-id> [<team-id>]``: this workspace (or the one
+    named) belongs to that organization."""
+    if not team or team[0] not in "TE":
+        raise UserError("identity.bad_team", usage=USAGE_WORKSPACE, value=team)
+    async with store.write() as conn:
+        org = await directory_db.get_organization(conn, id=org_id)
+        if org is None or not await _may_link_workspace(conn, actor, org_id, now.date()):
+            # The same answer for an unknown organization and for one not theirs.
+            raise NotFound("identity.workspace_unknown_org", usage=USAGE_WORKSPACE, org=org_id)
+        existing = await identities_db.get_workspace(conn, team=team)
+        if existing is not None:
+            if existing.org == org_id:
+                return existing
+            current = await directory_db.get_organization(conn, id=existing.org)
+            raise Conflict(
+                "identity.workspace_taken",
+                team=team,
+                org=current.name if current else existing.org,
+            )
+        workspace = Workspace(team=team, org=org_id)
+        await identities_db.link_workspace(conn, workspace=workspace, linked_by=actor.email, at=now)
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=actor.email,
+            action="workspace.link",
+            detail={"team": team, "org": org_id},
+        )
+        return workspace
+
+
+async def unlink_workspace(store: Store, actor: Actor, *, team: str, now: dt.datetime) -> Workspace:
+    async with store.write() as conn:
+        existing = await identities_db.get_workspace(conn, team=team)
+        if existing is None or not await _may_link_workspace(conn, actor, existing.org, now.date()):
+            raise NotFound("identity.workspace_not_linked", usage=USAGE_WORKSPACE, team=team)
+        await identities_db.unlink_workspace(conn, team=team)
+        await audit_db.record(
+            conn,
+            at=now,
+            actor=actor.email,
+            action="workspace.unlink",
+            detail={"team": team, "org": existing.org},
+        )
+        return existing
