@@ -7,10 +7,11 @@ Enterprise Grid organization. The bot knows them as a contact in one of these wa
   one-time code sent to the contact through a workspace already known for them, or
   confirmed by an admin. It is trusted as it is;
 - the email of their Slack profile, when Slack shows it (people of another company in a
-  Slack Connect channel often have it hidden). An email is trusted only when the person's
-  workspace belongs to the contact's organization, or — from a workspace no organization
-  claims — in a channel shared with that organization. With no workspace mapped at all
-  (one workspace, one company's install) the email is enough, as it always was.
+  Slack Connect channel often have it hidden). A workspace's admins set its members'
+  emails, so an email is trusted only where the workspace is vouched for: a workspace
+  that belongs to the contact's organization (``workspaces``); the one workspace of a
+  single-workspace install, whose operator runs the bot; or, for someone of a workspace
+  no organization claims, a channel linked to the contact's organization.
 
 So no one acts as a contact of an organization whose workspace or channel they are not in.
 """
@@ -63,6 +64,9 @@ class Person:
     team: str
     enterprise: str | None = None
     channel: str | None = None
+    # A member of the workspace of a single-workspace install (not an external member
+    # of a Slack Connect channel): that workspace is the operator's own.
+    at_home: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,12 @@ class Identified:
 
 
 def email_trusted(
-    contact_org: str, *, workspace_org: str | None, any_workspace: bool, channel: Channel | None
+    contact_org: str, *, workspace_org: str | None, at_home: bool, channel: Channel | None
 ) -> bool:
     """May a person whose Slack email is a contact's act as that contact?"""
     if workspace_org is not None:
         return workspace_org == contact_org
-    if not any_workspace:
+    if at_home:
         return True
     return channel is not None and contact_org in (channel.org, channel.partner)
 
@@ -100,14 +104,13 @@ async def workspace_org(conn: AsyncConnection, person: Person) -> str | None:
 async def _trusted(conn: AsyncConnection, person: Person, contact: Contact) -> tuple[bool, bool]:
     """(may act as the contact by email, the trust lasts: worth recording)."""
     home = await workspace_org(conn, person)
-    anywhere = home is not None or await identities_db.any_workspace(conn)
     channel = None
-    if home is None and anywhere and person.channel:
+    if home is None and not person.at_home and person.channel:
         channel = await threads_db.get_channel(conn, channel=person.channel)
     trusted = email_trusted(
-        contact.org, workspace_org=home, any_workspace=anywhere, channel=channel
+        contact.org, workspace_org=home, at_home=person.at_home, channel=channel
     )
-    return trusted, trusted and (home is not None or not anywhere)
+    return trusted, trusted and (home is not None or person.at_home)
 
 
 async def identify(
@@ -282,23 +285,30 @@ async def request_link(
 async def confirm_code(store: Store, person: Person, code: str, *, now: dt.datetime) -> Contact:
     """``/supportbot link <code>``: the code sent to the contact, typed by the person who
     asked for it, before it expires."""
+    # A refusal is raised once the transaction is over: a wrong try must stay counted.
+    refusal: UserError | None = None
     async with store.write() as conn:
         pending = await identities_db.get_link_code(conn, team=person.team, user=person.user)
+        contact = None
         if pending is None or pending.expires_at <= now or pending.attempts >= CODE_ATTEMPTS:
             if pending is not None:
                 await identities_db.drop_link_code(conn, team=person.team, user=person.user)
-            raise UserError("identity.no_code", usage=USAGE_LINK)
-        if not hmac.compare_digest(pending.digest, _digest(code, person)):
+            refusal = UserError("identity.no_code", usage=USAGE_LINK)
+        elif not hmac.compare_digest(pending.digest, _digest(code, person)):
             await identities_db.count_link_attempt(conn, team=person.team, user=person.user)
-            raise UserError(
+            refusal = UserError(
                 "identity.wrong_code", usage=USAGE_LINK, left=CODE_ATTEMPTS - pending.attempts - 1
             )
-        contact = await directory_db.get_contact(conn, email=pending.email)
-        if contact is None:
-            raise NotFound("identity.no_code", usage=USAGE_LINK)
-        await identities_db.drop_link_code(conn, team=person.team, user=person.user)
-        await _link(conn, person, contact, IdentityProof.CODE, by=contact.email, now=now)
-        return contact
+        else:
+            contact = await directory_db.get_contact(conn, email=pending.email)
+            await identities_db.drop_link_code(conn, team=person.team, user=person.user)
+            if contact is None:
+                refusal = NotFound("identity.no_code", usage=USAGE_LINK)
+            else:
+                await _link(conn, person, contact, IdentityProof.CODE, by=contact.email, now=now)
+    if refusal is not None or contact is None:
+        raise refusal or NotFound("identity.no_code", usage=USAGE_LINK)
+    return contact
 
 
 async def _link(

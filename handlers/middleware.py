@@ -68,7 +68,9 @@ async def slack_profile(
     return email, locale
 
 
-def person_of(context: AsyncBoltContext, body: dict[str, Any], user_id: str) -> Person:
+def person_of(
+    context: AsyncBoltContext, body: dict[str, Any], user_id: str, *, single_workspace: bool
+) -> Person:
     """The Slack person behind a request: their own team (in a Slack Connect channel,
     not necessarily the workspace the request came through) and enterprise."""
     team = context.actor_team_id or context.team_id or ""
@@ -76,7 +78,19 @@ def person_of(context: AsyncBoltContext, body: dict[str, Any], user_id: str) -> 
     event = body.get("event")
     if isinstance(event, dict) and isinstance(event.get("user_team"), str):
         team = event["user_team"] or team
-    return Person(user=user_id, team=team, enterprise=enterprise, channel=context.channel_id)
+    return Person(
+        user=user_id,
+        team=team,
+        enterprise=enterprise,
+        channel=context.channel_id,
+        at_home=single_workspace and team == installed_team(context),
+    )
+
+
+def installed_team(context: AsyncBoltContext) -> str | None:
+    """The workspace the bot's token belongs to (what ``auth.test`` said)."""
+    result = context.authorize_result
+    return result.team_id if result is not None else context.team_id
 
 
 async def resolve_actor(
@@ -170,7 +184,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return await next()
         # The version of the directory and reference data this request relies on.
         await services.store.begin_request()
-        person = person_of(context, body, user_id)
+        person = person_of(context, body, user_id, single_workspace=services.single_workspace)
         context["person"] = person
         actor, email, locale, refusal = await resolve_actor(services, client, person)
         context["locale"] = locale

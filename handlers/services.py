@@ -58,3 +58,6 @@ class Services:
     clock: Callable[[], dt.datetime] = utc_now
     faq: FaqCatalog = field(default_factory=default_catalog)
     actors: TtlCache[tuple[str | None, str | None]] = field(default_factory=profile_cache)
+    # One bot token in one workspace, run by its operator: that workspace's members are
+    # matched to contacts by email (see bot.identity). False for a distributed install.
+    single_workspace: bool = True

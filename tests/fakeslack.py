@@ -160,16 +160,20 @@ class FakeSlack:
     def add_user(
         self,
         user_id: str,
-        email: str,
+        email: str | None,
         *,
         name: str | None = None,
         locale: str = "en-US",
         tz: str = "Europe/Paris",
+        team: str = TEAM_ID,
     ) -> None:
-        """Adds a workspace member that `users.info` and `users.lookupByEmail` know."""
-        handle = email.split("@", 1)[0]
+        """Adds a workspace member that `users.info` and `users.lookupByEmail` know.
+        ``email=None``: a person whose email Slack does not show (an external member of
+        a Slack Connect channel who hides it); ``team``: their own workspace."""
+        handle = (email or user_id.lower()).split("@", 1)[0]
         self.users[user_id] = {
             "id": user_id,
+            "team": team,
             "email": email,
             "handle": handle,
             "real_name": name or handle,
@@ -378,7 +382,7 @@ class FakeSlack:
         offset = datetime.now(ZoneInfo(user["tz"])).utcoffset()
         body: dict[str, Any] = {
             "id": user["id"],
-            "team_id": TEAM_ID,
+            "team_id": user["team"],
             "name": user["handle"],
             "deleted": False,
             "real_name": user["real_name"],
@@ -386,11 +390,12 @@ class FakeSlack:
             "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
             "is_bot": False,
             "profile": {
-                "email": user["email"],
                 "real_name": user["real_name"],
                 "display_name": user["real_name"],
             },
         }
+        if user["email"] is not None:
+            body["profile"]["email"] = user["email"]
         if with_locale:
             body["locale"] = user["locale"]
         return body
@@ -405,7 +410,7 @@ class FakeSlack:
     def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         email = str(args["email"]).lower()
         for user in self.users.values():
-            if user["email"].lower() == email:
+            if user["email"] is not None and user["email"].lower() == email:
                 return {"ok": True, "user": self._user_json(user, with_locale=False)}
         return {"ok": False, "error": "users_not_found"}
 

@@ -279,6 +279,7 @@ class SlackRequests:
         retry_reason: str | None = None,
         event_id: str | None = None,
         team_id: str = TEAM_ID,
+        shared: bool = False,
     ) -> Response:
         """An Events API `event_callback`. Pass the same `event_id` with `retry_num` to
         replay a delivery the way Slack retries it."""
@@ -300,7 +301,7 @@ class SlackRequests:
                     "is_enterprise_install": False,
                 }
             ],
-            "is_ext_shared_channel": False,
+            "is_ext_shared_channel": shared,
         }
         headers = {}
         if retry_num is not None:
@@ -321,6 +322,7 @@ class SlackRequests:
         subtype: str | None = None,
         event_type: str = "message",
         ts: str | None = None,
+        user_team: str | None = None,
         **kwargs: Any,
     ) -> tuple[Response, dict[str, Any]]:
         """Someone writes in `channel` (in the thread `thread_ts`): the fake learns the
@@ -334,9 +336,12 @@ class SlackRequests:
             "user": user_id,
             "text": text,
             "ts": message["ts"],
-            "team": TEAM_ID,
+            "team": user_team or TEAM_ID,
             "channel_type": "im" if channel.startswith("D") else "channel",
         }
+        if user_team is not None:  # an external member of a Slack Connect channel
+            event["user_team"] = user_team
+            kwargs.setdefault("shared", True)
         if thread_ts is not None:
             event["thread_ts"] = thread_ts
         if subtype is not None:

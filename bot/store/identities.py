@@ -28,12 +28,6 @@ async def get_workspace(conn: AsyncConnection, /, *, team: str) -> Workspace | N
 
 
 @reference_read
-async def any_workspace(conn: AsyncConnection, /) -> bool:
-    """Whether any workspace is mapped at all (none: a single-workspace install)."""
-    return (await conn.execute(select(t.workspaces.c.team).limit(1))).first() is not None
-
-
-@reference_read
 async def workspaces_of(conn: AsyncConnection, /, *, org: str) -> list[Workspace]:
     rows = await conn.execute(
         select(t.workspaces.c.team).where(t.workspaces.c.org == org).order_by(t.workspaces.c.team)
