@@ -463,3 +463,33 @@ async def unlink_workspace(store: Store, actor: Actor, *, team: str, now: dt.dat
             detail={"team": team, "org": existing.org},
         )
         return existing
+
+
+# ------------------------------------------------------------------------------ doors
+
+
+@dataclass(frozen=True)
+class Door:
+    """A workspace (or grid organization) through whose installation a message goes."""
+
+    team: str
+    enterprise: str | None = None
+
+
+async def doors_to_person(conn: AsyncConnection, email: str) -> list[Door]:
+    """The workspaces a contact is known in, the most recently proven first: a direct
+    message to them goes through one of these installations."""
+    found = await identities_db.identities_of(conn, email=email)
+    return list(dict.fromkeys(Door(i.team, i.enterprise) for i in found if i.team))
+
+
+async def doors_to_channel(conn: AsyncConnection, channel: str) -> list[Door]:
+    """The workspaces of the organization whose workspace holds ``channel`` (the host
+    of a shared channel, the owner of a queue): an installation there is a member."""
+    owner = await identities_db.owner_of_channel(conn, channel=channel)
+    if owner is None:
+        return []
+    return [
+        Door(w.team, w.team if w.team.startswith("E") else None)
+        for w in await identities_db.workspaces_of(conn, org=owner)
+    ]

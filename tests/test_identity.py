@@ -420,3 +420,39 @@ async def test_dataset_errors_name_their_path(bot_app: BotUnderTest) -> None:
     assert "contacts[3].slack[0]" in errors and "already another contact" in errors
     assert "workspaces[0].org" in errors
     assert "workspaces[2].team" in errors and "duplicate workspace" in errors
+
+
+async def test_doors_name_the_workspaces_that_reach_a_person_or_a_channel(
+    demo_store: Any,
+) -> None:
+    from bot.identity import Door, doors_to_channel, doors_to_person
+    from bot.importer import import_document
+
+    await import_document(
+        demo_store,
+        {
+            "contacts": [
+                {
+                    "email": "omar.said@acme.example",
+                    "org": "acme",
+                    "name": "Omar Said",
+                    "roles": ["user"],
+                    "slack": [
+                        {"team": ACME_TEAM, "user": "U0OMAR"},
+                        {"team": "E0GRID", "user": "W0OMAR"},
+                    ],
+                }
+            ],
+            "workspaces": [{"team": "T0NUAGE", "org": "nuage"}, {"team": "E0VMW", "org": "vmw"}],
+        },
+    )
+    async with demo_store.read() as conn:
+        person = await doors_to_person(conn, "Omar.Said@acme.example")
+        shared = await doors_to_channel(conn, ACME_CH)  # hosted by nuage
+        nuage_queue = await doors_to_channel(conn, "C0NUAGEQ")
+        vendor_queue = await doors_to_channel(conn, "C0VMWGSS")
+        unknown = await doors_to_channel(conn, "C0NOWHERE")
+    assert set(person) == {Door(ACME_TEAM), Door("E0GRID", "E0GRID")}
+    assert shared == [Door("T0NUAGE")] and nuage_queue == [Door("T0NUAGE")]
+    assert vendor_queue == [Door("E0VMW", "E0VMW")]
+    assert unknown == []

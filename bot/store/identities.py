@@ -201,3 +201,29 @@ async def drop_link_code(conn: AsyncConnection, /, *, team: str, user: str) -> N
     await conn.execute(
         delete(t.link_codes).where(t.link_codes.c.team == team).where(t.link_codes.c.user == user)
     )
+
+
+# --- doors: through which workspace a message reaches someone -----------------------------
+
+
+async def owner_of_channel(conn: AsyncConnection, /, *, channel: str) -> str | None:
+    """The organization whose workspace holds a channel the bot posts in: the partner
+    hosting a shared channel, or the organization (or vendor) whose queue it is."""
+    shared = (
+        await conn.execute(select(t.channels.c.partner).where(t.channels.c.channel == channel))
+    ).first()
+    if shared is not None and shared[0]:
+        return str(shared[0])
+    queue = (
+        await conn.execute(
+            select(t.organizations.c.id).where(t.organizations.c.queue_channel == channel)
+        )
+    ).first()
+    if queue is not None:
+        return str(queue[0])
+    business = (
+        await conn.execute(
+            select(t.vendors.c.id).where(t.vendors.c.business_queue_channel == channel)
+        )
+    ).first()
+    return str(business[0]) if business is not None else None
