@@ -30,11 +30,14 @@ async def to_channel(
     ticket_id: int | None = None,
     dedupe_key: str | None = None,
     not_before: dt.datetime | None = None,
+    team: str | None = None,
+    enterprise: str | None = None,
 ) -> bool:
-    """Owe a ``chat.postMessage`` to a channel (a tier's queue)."""
+    """Owe a ``chat.postMessage`` to a channel (a tier's queue). ``team`` /
+    ``enterprise``: the workspace whose installation delivers it (OAuth mode)."""
     return await _owe_post(
         conn,
-        {"channel": channel},
+        {"channel": channel, **door(team=team, enterprise=enterprise)},
         text=text,
         blocks=blocks,
         at=at,
@@ -57,10 +60,16 @@ async def to_person(
     kind: str = "dm",
     ticket_id: int | None = None,
     dedupe_key: str | None = None,
+    team: str | None = None,
+    enterprise: str | None = None,
 ) -> bool:
     """Owe a direct message. The worker posts it with ``channel`` = the person's Slack
-    user id, looking the id up by email when it is not known yet."""
-    target: dict[str, Any] = {"user_email": normalize_email(email)}
+    user id, looking the id up by email when it is not known yet; through the
+    installation of ``team`` / ``enterprise`` when given (the person's workspace)."""
+    target: dict[str, Any] = {
+        "user_email": normalize_email(email),
+        **door(team=team, enterprise=enterprise),
+    }
     if slack_user_id:
         target["channel"] = slack_user_id
     return await _owe_post(
@@ -73,6 +82,20 @@ async def to_person(
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
     )
+
+
+# Payload keys naming the installation an entry goes through; the worker pops them.
+TEAM, ENTERPRISE = "team", "enterprise"
+
+
+def door(*, team: str | None, enterprise: str | None) -> dict[str, str]:
+    """The payload keys naming the installation that delivers an entry."""
+    keys: dict[str, str] = {}
+    if team:
+        keys[TEAM] = team
+    if enterprise:
+        keys[ENTERPRISE] = enterprise
+    return keys
 
 
 async def _owe_post(

@@ -22,8 +22,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 from markupsafe import Markup
 from slack_sdk.errors import SlackApiError
@@ -31,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot import notify, threads
 from bot.blocks.tickets import slack_date
 from bot.domain import Permission, Queue, Ticket, TicketClock, Tier
+from bot.installations import no_installation
 from bot.render import mention, t
 from bot.store import Store
 from bot.store import accounts as accounts_db
@@ -101,6 +102,40 @@ class WebClient(Protocol):
     ) -> Any: ...
 
 
+class Doors(Protocol):
+    """What the worker needs of ``bot.installations.Installations``: the client that
+    speaks for a team (None: no installation there)."""
+
+    async def client_for(
+        self, *, enterprise_id: str | None, team_id: str | None
+    ) -> WebClient | None: ...
+
+
+class _OneDoor:
+    """A single client for every team (single-workspace mode, tests)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    async def client_for(self, *, enterprise_id: str | None, team_id: str | None) -> WebClient:
+        return self.client
+
+
+# Which (enterprise, team) installation delivers an entry, given the entry and its payload.
+Door = Callable[[OutboxEntry, dict[str, Any]], Awaitable[tuple[str | None, str | None]]]
+
+
+async def door_in_payload(
+    _entry: OutboxEntry, payload: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The default door: the ``enterprise`` and ``team`` keys the entry was owed with."""
+    enterprise, team = payload.get(notify.ENTERPRISE), payload.get(notify.TEAM)
+    return (
+        enterprise if isinstance(enterprise, str) else None,
+        team if isinstance(team, str) else None,
+    )
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -149,15 +184,24 @@ class OutboxWorker:
     def __init__(
         self,
         store: Store,
-        client: WebClient,
+        installations: Doors | WebClient,
         *,
         worker_id: str,
         clock: Callable[[], dt.datetime] = utc_now,
         lease: dt.timedelta = dt.timedelta(seconds=60),
         batch: int = 20,
+        door: Door | None = None,
     ) -> None:
+        """``installations``: whose client delivers each entry (a plain client: that
+        one for all). ``door``: which (enterprise, team) delivers an entry; by default
+        the ``enterprise`` / ``team`` keys of its payload."""
         self.store = store
-        self.client = client
+        self.installations: Doors = (
+            cast(Doors, installations)
+            if hasattr(installations, "client_for")
+            else _OneDoor(cast(WebClient, installations))
+        )
+        self.door: Door = door or door_in_payload
         self.worker_id = worker_id
         self.clock = clock
         self.lease = lease
@@ -234,8 +278,9 @@ class OutboxWorker:
     async def _deliver(self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]) -> bool:
         now = self.clock()
         try:
-            payload = await self._prepare(entry, waiting=waiting)
-            response = await self.client.api_call(entry.method, json=payload)
+            client = await self._client(entry)
+            payload = await self._prepare(entry, client, waiting=waiting)
+            response = await client.api_call(entry.method, json=payload)
         except _Postpone:
             async with self.store.write(reference=False) as conn:
                 await outbox_db.postpone(
@@ -273,8 +318,17 @@ class OutboxWorker:
                 await threads.record_delivery(conn, entry, data)
         return sent
 
+    async def _client(self, entry: OutboxEntry) -> WebClient:
+        """The client of the installation that delivers ``entry``; none there: the
+        entry is given up once (no retry brings an uninstalled app back)."""
+        enterprise, team = await self.door(entry, dict(entry.payload))
+        client = await self.installations.client_for(enterprise_id=enterprise, team_id=team)
+        if client is None:
+            raise _GiveUp(no_installation(enterprise, team))
+        return client
+
     async def _prepare(
-        self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]
+        self, entry: OutboxEntry, client: WebClient, *, waiting: list[tuple[int, int, str]]
     ) -> dict[str, Any]:
         """The payload as Slack gets it: the DM's user id, the update's channel and ts.
         ``waiting``: the ticket entries still owed, as ``(id, ticket_id, kind)``."""
@@ -293,9 +347,11 @@ class OutboxWorker:
                 raise _Postpone from None
             except threads.Gone as exc:
                 raise _GiveUp(str(exc)) from None
+        payload.pop(notify.TEAM, None)
+        payload.pop(notify.ENTERPRISE, None)
         email = payload.pop("user_email", None)
         if email is not None and not payload.get("channel"):
-            payload["channel"] = await self._user_id(str(email))
+            payload["channel"] = await self._user_id(client, str(email))
         if entry.method == "chat.update" and "ts" not in payload:
             if entry.ticket_id is None:
                 raise _GiveUp("chat.update without a ticket")
@@ -314,12 +370,12 @@ class OutboxWorker:
             payload["ts"] = ticket.queue_message_ts
         return payload
 
-    async def _user_id(self, email: str) -> str:
+    async def _user_id(self, client: WebClient, email: str) -> str:
         async with self.store.read() as conn:
             contact = await directory_db.get_contact(conn, email=email)
         if contact is not None and contact.slack_user_id:
             return contact.slack_user_id
-        response = await self.client.api_call(
+        response = await client.api_call(
             "users.lookupByEmail", http_verb="GET", params={"email": email}
         )
         user = (getattr(response, "data", None) or {}).get("user") or {}

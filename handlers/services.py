@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from bot.config import Settings
 from bot.faq import FaqCatalog, default_catalog
+from bot.installations import Installations
 from bot.store import Store
 
 
@@ -58,3 +59,5 @@ class Services:
     clock: Callable[[], dt.datetime] = utc_now
     faq: FaqCatalog = field(default_factory=default_catalog)
     actors: TtlCache[tuple[str | None, str | None]] = field(default_factory=profile_cache)
+    # Whose token answers which team; set by build_app when not given (one client).
+    installations: Installations | None = None
