@@ -72,7 +72,7 @@ def build_app(
         if doors is None:
             services.installations = Installations.single(client)
     app = lifecycle.ObservedApp(
-        client=client if not oauth else None,
+        client=client if not oauth else doors.base,  # type: ignore[union-attr]
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
         # The listener runs to its end before Slack gets the answer: no polling for the

@@ -115,7 +115,6 @@ def oauth_options(settings: Settings, doors: Installations) -> dict[str, Any]:
         client=doors.base,
     )
     return {
-        "client": doors.base,
         "oauth_settings": oauth_settings,
         "authorize": authorize,
         "user_facing_authorize_error_message": every_language("installs.not_installed"),
