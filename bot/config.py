@@ -54,17 +54,36 @@ class Settings:
     # One log line per HTTP request (aiohttp's access log); off by default: it costs a
     # formatted, written line on every request and says nothing the bot's own log omits.
     access_log: bool = False
+    # Distributed app (OAuth): each workspace installs the bot through /slack/install and
+    # its bot token comes from that installation, not from SLACK_BOT_TOKEN.
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    state_secret: str | None = field(default=None, repr=False)
+    # Where Slack sends the installer back; unset: the redirect URL of the app's settings.
+    install_redirect_uri: str | None = None
 
     @property
     def socket_mode(self) -> bool:
         return self.app_token is not None
 
     @property
+    def oauth(self) -> bool:
+        """OAuth mode: installed in many workspaces, one installation (token) per team."""
+        return self.client_id is not None
+
+    @property
     def has_slack(self) -> bool:
-        return self.bot_token is not None
+        return self.bot_token is not None or self.oauth
 
     def require_slack(self) -> None:
         """Fail with one clear line when a value needed to talk to Slack is missing."""
+        check_install_mode(self)
+        if self.oauth:
+            if not self.signing_secret:
+                raise ConfigError(
+                    "SLACK_SIGNING_SECRET is required with SLACK_CLIENT_ID (OAuth mode serves HTTP)"
+                )
+            return
         if not self.bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is required to connect to Slack (xoxb-…)")
         if not self.bot_token.startswith("xoxb-"):
@@ -76,6 +95,43 @@ class Settings:
             raise ConfigError(
                 "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"
             )
+
+
+OAUTH_SETTINGS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
+
+
+def check_install_mode(settings: Settings) -> None:
+    """One install mode at a time: the three OAuth settings together or none of them;
+    in OAuth mode no SLACK_BOT_TOKEN (each team's token comes from its installation, so
+    a fixed one would be ambiguous) and no Socket Mode (Slack must reach /slack/install
+    and /slack/oauth_redirect over HTTP, and a distributed app cannot use Socket Mode)."""
+    given = dict(
+        zip(
+            OAUTH_SETTINGS,
+            (settings.client_id, settings.client_secret, settings.state_secret),
+            strict=True,
+        )
+    )
+    missing = [name for name, value in given.items() if not value]
+    if len(missing) == len(OAUTH_SETTINGS):
+        return
+    if missing:
+        present = ", ".join(name for name in OAUTH_SETTINGS if name not in missing)
+        raise ConfigError(
+            f"{missing[0]} is required with {present}: OAuth mode needs all three of "
+            f"{', '.join(OAUTH_SETTINGS)} (or none of them for a single workspace)"
+        )
+    if settings.bot_token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN cannot be set with SLACK_CLIENT_ID: in OAuth mode each "
+            "workspace's token comes from its installation; unset SLACK_BOT_TOKEN "
+            "(or the three OAuth settings for a single workspace)"
+        )
+    if settings.socket_mode:
+        raise ConfigError(
+            "SLACK_APP_TOKEN (Socket Mode) cannot be used with SLACK_CLIENT_ID: the OAuth "
+            "install flow is served over HTTP; unset SLACK_APP_TOKEN"
+        )
 
 
 def _clean(value: str | None) -> str | None:
@@ -138,7 +194,15 @@ def load_settings(
 
     access_log = flag("SUPPORTBOT_ACCESS_LOG", get("SUPPORTBOT_ACCESS_LOG"), default=False)
 
-    return Settings(
+    redirect_uri = get("SLACK_INSTALL_REDIRECT_URI")
+    if redirect_uri is not None:
+        parts = urlsplit(redirect_uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"SLACK_INSTALL_REDIRECT_URI must be an http(s) URL, not {redirect_uri!r}"
+            )
+
+    settings = Settings(
         bot_token=get("SLACK_BOT_TOKEN"),
         signing_secret=get("SLACK_SIGNING_SECRET"),
         app_token=get("SLACK_APP_TOKEN"),
@@ -150,7 +214,13 @@ def load_settings(
         log_format=log_format,
         outbox_stuck_seconds=outbox_stuck_seconds,
         access_log=access_log,
+        client_id=get("SLACK_CLIENT_ID"),
+        client_secret=get("SLACK_CLIENT_SECRET"),
+        state_secret=get("SLACK_STATE_SECRET"),
+        install_redirect_uri=redirect_uri,
     )
+    check_install_mode(settings)
+    return settings
 
 
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -338,8 +338,9 @@ async def _confirming_admins(
     conn: AsyncConnection, contact: Contact, person: Person
 ) -> list[Contact]:
     """Who may confirm that a Slack person is this contact: the admins of the contact's
-    own partner or vendor organization; for a customer's contact, its superuser and the
-    admins of its partners (with an active grant) — never the person asking."""
+    own partner or vendor organization (and, for a partner, the vendors' admins); for a
+    customer's contact, its superuser and the admins of its partners — never the person
+    asking."""
     admins: list[Contact] = []
     if contact.org_kind is OrgKind.CUSTOMER:
         for account in await accounts_db.list_accounts(conn, customer=contact.org):
@@ -353,6 +354,11 @@ async def _confirming_admins(
                 )
     else:
         admins.extend(await directory_db.list_contacts(conn, org=contact.org, role=Role.ADMIN))
+    if contact.org_kind is OrgKind.PARTNER:
+        # The vendors run the partner programme: how a partner's first admin is known in
+        # a workspace of its own that nobody has linked yet.
+        for vendor in await directory_db.list_organizations(conn, kind=OrgKind.VENDOR):
+            admins.extend(await directory_db.list_contacts(conn, org=vendor.id, role=Role.ADMIN))
     unique = {a.email: a for a in admins if a.email != contact.email}
     return [a for a in unique.values() if a.slack_user_id != person.user]
 

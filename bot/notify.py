@@ -33,10 +33,11 @@ async def to_channel(
     team: str | None = None,
     enterprise: str | None = None,
 ) -> bool:
-    """Owe a ``chat.postMessage`` to a channel (a tier's queue)."""
+    """Owe a ``chat.postMessage`` to a channel (a tier's queue). ``team`` /
+    ``enterprise``: the workspace whose installation delivers it (OAuth mode)."""
     return await _owe_post(
         conn,
-        _door({"channel": channel}, team, enterprise),
+        {"channel": channel, **door(team=team, enterprise=enterprise)},
         text=text,
         blocks=blocks,
         at=at,
@@ -63,13 +64,17 @@ async def to_person(
     enterprise: str | None = None,
 ) -> bool:
     """Owe a direct message. The worker posts it with ``channel`` = the person's Slack
-    user id, looking the id up by email when it is not known yet."""
-    target: dict[str, Any] = {"user_email": normalize_email(email)}
+    user id, looking the id up by email when it is not known yet; through the
+    installation of ``team`` / ``enterprise`` when given (the person's workspace)."""
+    target: dict[str, Any] = {
+        "user_email": normalize_email(email),
+        **door(team=team, enterprise=enterprise),
+    }
     if slack_user_id:
         target["channel"] = slack_user_id
     return await _owe_post(
         conn,
-        _door(target, team, enterprise),
+        target,
         text=text,
         blocks=blocks,
         at=at,
@@ -79,13 +84,18 @@ async def to_person(
     )
 
 
-def _door(target: dict[str, Any], team: str | None, enterprise: str | None) -> dict[str, Any]:
-    """The workspace (installation) to deliver through, when the caller knows it."""
+# Payload keys naming the installation an entry goes through; the worker pops them.
+TEAM, ENTERPRISE = "team", "enterprise"
+
+
+def door(*, team: str | None, enterprise: str | None) -> dict[str, str]:
+    """The payload keys naming the installation that delivers an entry."""
+    keys: dict[str, str] = {}
     if team:
-        target["team"] = team
+        keys[TEAM] = team
     if enterprise:
-        target["enterprise"] = enterprise
-    return target
+        keys[ENTERPRISE] = enterprise
+    return keys
 
 
 async def _owe_post(

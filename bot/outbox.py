@@ -22,20 +22,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 from markupsafe import Markup
 from slack_sdk.errors import SlackApiError
 
-from bot import notify, threads
+from bot import identity, notify, threads
 from bot.blocks.tickets import slack_date
-from bot.domain import Permission, Queue, Ticket, TicketClock, Tier
+from bot.domain import Permission, Queue, ThreadSide, Ticket, TicketClock, Tier
+from bot.installations import no_installation
 from bot.render import mention, t
 from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import directory as directory_db
 from bot.store import outbox as outbox_db
+from bot.store import threads as threads_db
 from bot.store import tickets as tickets_db
 from bot.store.outbox import OutboxEntry
 from bot.tickets import QUEUE_POST
@@ -101,6 +103,40 @@ class WebClient(Protocol):
     ) -> Any: ...
 
 
+class Doors(Protocol):
+    """What the worker needs of ``bot.installations.Installations``: the client that
+    speaks for a team (None: no installation there)."""
+
+    async def client_for(
+        self, *, enterprise_id: str | None, team_id: str | None
+    ) -> WebClient | None: ...
+
+
+class _OneDoor:
+    """A single client for every team (single-workspace mode, tests)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    async def client_for(self, *, enterprise_id: str | None, team_id: str | None) -> WebClient:
+        return self.client
+
+
+# Which (enterprise, team) installation delivers an entry, given the entry and its payload.
+Door = Callable[[OutboxEntry, dict[str, Any]], Awaitable[tuple[str | None, str | None]]]
+
+
+async def door_in_payload(
+    _entry: OutboxEntry, payload: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The default door: the ``enterprise`` and ``team`` keys the entry was owed with."""
+    enterprise, team = payload.get(notify.ENTERPRISE), payload.get(notify.TEAM)
+    return (
+        enterprise if isinstance(enterprise, str) else None,
+        team if isinstance(team, str) else None,
+    )
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -149,15 +185,27 @@ class OutboxWorker:
     def __init__(
         self,
         store: Store,
-        client: WebClient,
+        installations: Doors | WebClient,
         *,
         worker_id: str,
         clock: Callable[[], dt.datetime] = utc_now,
         lease: dt.timedelta = dt.timedelta(seconds=60),
         batch: int = 20,
+        door: Door | None = None,
     ) -> None:
+        """``installations``: whose client delivers each entry (a plain client: that
+        one for all). ``door``: which (enterprise, team) delivers an entry; by default
+        the ``enterprise`` / ``team`` keys of its payload."""
         self.store = store
-        self.client = client
+        self.installations: Doors = (
+            cast(Doors, installations)
+            if hasattr(installations, "client_for")
+            else _OneDoor(cast(WebClient, installations))
+        )
+        # Several installations: by default each entry goes through a workspace of the
+        # person or channel it is for (bot.identity's doors).
+        several = bool(getattr(self.installations, "is_oauth", False))
+        self.door: Door = door or (self._door_by_identity if several else door_in_payload)
         self.worker_id = worker_id
         self.clock = clock
         self.lease = lease
@@ -234,8 +282,9 @@ class OutboxWorker:
     async def _deliver(self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]) -> bool:
         now = self.clock()
         try:
-            payload = await self._prepare(entry, waiting=waiting)
-            response = await self.client.api_call(entry.method, json=payload)
+            client = await self._client(entry)
+            payload = await self._prepare(entry, client, waiting=waiting)
+            response = await client.api_call(entry.method, json=payload)
         except _Postpone:
             async with self.store.write(reference=False) as conn:
                 await outbox_db.postpone(
@@ -273,8 +322,49 @@ class OutboxWorker:
                 await threads.record_delivery(conn, entry, data)
         return sent
 
+    async def _door_by_identity(
+        self, entry: OutboxEntry, payload: dict[str, Any]
+    ) -> tuple[str | None, str | None]:
+        """The installation that reaches the entry's reader: the team it was owed with,
+        else the first workspace the bot is installed in among those of the person (a
+        direct message) or of the organization holding the channel (a post)."""
+        named = await door_in_payload(entry, payload)
+        if named != (None, None):
+            return named
+        async with self.store.read() as conn:
+            email = payload.get("user_email")
+            channel = payload.get("channel")
+            if isinstance(email, str):
+                candidates = await identity.doors_to_person(conn, email)
+            else:
+                if threads.THREAD_OF in payload and entry.ticket_id is not None:
+                    found = await threads_db.threads_of(conn, ticket_id=entry.ticket_id)
+                    thread = found.get(ThreadSide(payload[threads.THREAD_OF]))
+                    channel = thread.channel if thread is not None else None
+                candidates = (
+                    await identity.doors_to_channel(conn, channel)
+                    if isinstance(channel, str)
+                    else []
+                )
+        for candidate in candidates:
+            reach = await self.installations.client_for(
+                enterprise_id=candidate.enterprise, team_id=candidate.team
+            )
+            if reach is not None:
+                return candidate.enterprise, candidate.team
+        return None, None  # the one installation, when there is exactly one
+
+    async def _client(self, entry: OutboxEntry) -> WebClient:
+        """The client of the installation that delivers ``entry``; none there: the
+        entry is given up once (no retry brings an uninstalled app back)."""
+        enterprise, team = await self.door(entry, dict(entry.payload))
+        client = await self.installations.client_for(enterprise_id=enterprise, team_id=team)
+        if client is None:
+            raise _GiveUp(no_installation(enterprise, team))
+        return client
+
     async def _prepare(
-        self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]
+        self, entry: OutboxEntry, client: WebClient, *, waiting: list[tuple[int, int, str]]
     ) -> dict[str, Any]:
         """The payload as Slack gets it: the DM's user id, the update's channel and ts.
         ``waiting``: the ticket entries still owed, as ``(id, ticket_id, kind)``."""
@@ -293,12 +383,11 @@ class OutboxWorker:
                 raise _Postpone from None
             except threads.Gone as exc:
                 raise _GiveUp(str(exc)) from None
-        # The installation to deliver through: one bot token today, so only dropped.
-        payload.pop("team", None)
-        payload.pop("enterprise", None)
+        payload.pop(notify.TEAM, None)
+        payload.pop(notify.ENTERPRISE, None)
         email = payload.pop("user_email", None)
         if email is not None and not payload.get("channel"):
-            payload["channel"] = await self._user_id(str(email))
+            payload["channel"] = await self._user_id(client, str(email))
         if entry.method == "chat.update" and "ts" not in payload:
             if entry.ticket_id is None:
                 raise _GiveUp("chat.update without a ticket")
@@ -317,12 +406,12 @@ class OutboxWorker:
             payload["ts"] = ticket.queue_message_ts
         return payload
 
-    async def _user_id(self, email: str) -> str:
+    async def _user_id(self, client: WebClient, email: str) -> str:
         async with self.store.read() as conn:
             contact = await directory_db.get_contact(conn, email=email)
         if contact is not None and contact.slack_user_id:
             return contact.slack_user_id
-        response = await self.client.api_call(
+        response = await client.api_call(
             "users.lookupByEmail", http_verb="GET", params={"email": email}
         )
         user = (getattr(response, "data", None) or {}).get("user") or {}

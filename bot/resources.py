@@ -31,3 +31,8 @@ def demo_dataset() -> Path:
 
 def migrations_dir() -> Path:
     return package_dir("bot.store.migrations")
+
+
+def manifest() -> Path:
+    """The Slack app manifest (the repository's manifest.yml, shipped as bot.data)."""
+    return package_dir("bot.data") / "manifest.yml"

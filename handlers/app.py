@@ -25,11 +25,12 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import Settings
 from bot.errors import UserError
+from bot.installations import Installations
 from bot.outbox import OutboxWorker
 from bot.render import t
 from bot.store import Store
 from bot.tickets import release_lapsed_grants
-from handlers import dispatch, guard, lifecycle, middleware, register_handlers
+from handlers import dispatch, guard, installations, lifecycle, middleware, register_handlers
 from handlers.common import error_text
 from handlers.services import Services
 
@@ -53,18 +54,32 @@ def _json_response(payload: dict[str, Any]) -> BoltResponse:
 def build_app(
     services: Services, *, client: AsyncWebClient | None = None, verify_requests: bool = True
 ) -> AsyncApp:
-    """The one Bolt app of the product; the console builds it too, without signatures."""
+    """The one Bolt app of the product; the console builds it too, without signatures.
+
+    Single-workspace mode: every request is answered with ``client`` (SLACK_BOT_TOKEN).
+    OAuth mode (``services.installations`` from :meth:`Installations.oauth`): Bolt serves
+    the install flow and authorizes each request with its own team's installation."""
     settings = services.settings
-    if client is None:
-        client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
+    doors = services.installations
+    if doors is not None and doors.is_oauth:
+        oauth = installations.oauth_options(settings, doors)
+    else:
+        oauth = {}
+        if client is None:
+            client = doors.base if doors is not None else None
+        if client is None:
+            client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
+        if doors is None:
+            services.installations = Installations.single(client)
     app = lifecycle.ObservedApp(
-        client=client,
+        client=client if not oauth else doors.base,  # type: ignore[union-attr]
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=verify_requests,
         # The listener runs to its end before Slack gets the answer: no polling for the
         # ack, and what the answer announces is done (still well within Slack's 3 s).
         process_before_response=True,
         raise_error_for_unhandled_request=False,
+        **oauth,
     )
     lifecycle.attach(app, services)  # counts and logs every request, even those refused
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
@@ -109,11 +124,11 @@ def build_app(
 class BackgroundWork:
     """The outbox worker and the SLA reminder scanner, for the life of the process."""
 
-    def __init__(self, services: Services, client: AsyncWebClient) -> None:
+    def __init__(self, services: Services, installations: Installations) -> None:
         self.services = services
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.worker = OutboxWorker(
-            services.store, client, worker_id=worker_id, clock=services.clock
+            services.store, installations, worker_id=worker_id, clock=services.clock
         )
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -161,6 +176,7 @@ def web_app(app: AsyncApp, background: BackgroundWork | None = None) -> web.Appl
 
     web_application = web.Application(client_max_size=MAX_BODY_BYTES)
     web_application.router.add_post("/slack/events", events)
+    installations.add_routes(web_application, app)
     state = lifecycle.find(app)
     if state is not None:
         lifecycle.add_routes(web_application, state)
@@ -194,6 +210,17 @@ async def web_api_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
     session = aiohttp.ClientSession()
     try:
         yield AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, session=session)
+    finally:
+        await session.close()
+
+
+@contextlib.asynccontextmanager
+async def web_api_installations(settings: Settings, store: Store) -> AsyncIterator[Installations]:
+    """The installations of the process (one client, or one per team's token), all on
+    one aiohttp session kept open until shutdown (see :func:`web_api_client`)."""
+    session = aiohttp.ClientSession()
+    try:
+        yield Installations.for_settings(settings, store, session=session)
     finally:
         await session.close()
 
@@ -241,9 +268,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     undo_signals = _on_signals(stop)
     try:
         # The session closes after the requests in flight and the background work stopped.
-        async with web_api_client(settings) as client:
-            app = build_app(services, client=client)
-            background = BackgroundWork(services, client)
+        async with web_api_installations(settings, services.store) as doors:
+            services.installations = doors
+            app = build_app(services)
+            background = BackgroundWork(services, doors)
             if settings.socket_mode:
                 await _serve_socket_mode(settings, app, background, stop, where)
             else:
@@ -270,7 +298,10 @@ async def _serve_http(
         site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
         await site.start()
         log.info(
-            "listening on port %d at /slack/events (HTTP mode); database %s", settings.port, where
+            "listening on port %d at /slack/events (HTTP mode%s); database %s",
+            settings.port,
+            ", OAuth: /slack/install and /slack/oauth_redirect" if settings.oauth else "",
+            where,
         )
         await stop.wait()
         log.info("shutting down: no new requests, finishing those in flight")

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from bot.config import Settings
 from bot.faq import FaqCatalog, default_catalog
+from bot.installations import Installations
 from bot.store import Store
 
 
@@ -58,6 +59,12 @@ class Services:
     clock: Callable[[], dt.datetime] = utc_now
     faq: FaqCatalog = field(default_factory=default_catalog)
     actors: TtlCache[tuple[str | None, str | None]] = field(default_factory=profile_cache)
-    # One bot token in one workspace, run by its operator: that workspace's members are
-    # matched to contacts by email (see bot.identity). False for a distributed install.
-    single_workspace: bool = True
+    # Whose token answers which team; set by build_app when not given (one client).
+    installations: Installations | None = None
+
+    @property
+    def single_workspace(self) -> bool:
+        """One bot token in one workspace, run by its operator: that workspace's members
+        are matched to contacts by email (see bot.identity). False for a distributed
+        install, where any organization may add the app to its workspace."""
+        return not self.settings.oauth

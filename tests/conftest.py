@@ -36,7 +36,7 @@ from bot.config import Settings  # noqa: E402
 from bot.importer import import_file  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.store import directory as directory_db  # noqa: E402
-from bot.store.tables import metadata  # noqa: E402
+from bot.store.tables import SLACK_TABLES, metadata  # noqa: E402
 
 DEMO = ROOT / "data" / "demo.yml"
 SIGNING_SECRET = "test-signing-secret"
@@ -111,7 +111,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
         async def truncate() -> None:
             engine = create_async_engine(url)
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            # the domain's tables and Slack's installations (OAuth mode)
+            tables = [t.name for t in metadata.sorted_tables] + sorted(SLACK_TABLES)
+            names = ", ".join(f'"{name}"' for name in tables)
             async with engine.begin() as conn:
                 await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             await engine.dispose()

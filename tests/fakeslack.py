@@ -16,6 +16,7 @@ answers) can be injected per method to exercise retries.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import itertools
@@ -75,6 +76,27 @@ class Call:
     # The client's end of the TCP connection it came on ("host:port"), to tell a kept
     # connection from a new one.
     connection: str | None = field(default=None, compare=False, repr=False)
+    # HTTP basic credentials ("id:secret"), as oauth.v2.access gets the app's.
+    basic_auth: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class Installation:
+    """A workspace (or an Enterprise Grid org, org-wide) that installs the app: what
+    `oauth.v2.access` answers for its code, and whose ids `auth.test` gives its tokens."""
+
+    code: str
+    team: str | None
+    enterprise: str | None
+    bot_token: str
+    bot_user: str
+    bot_id: str
+    refresh_token: str | None
+    expires_in: int | None
+    is_enterprise_install: bool
+    installer: str
+    # Every bot token handed out for it (the first, then each refresh), newest last.
+    tokens: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +132,9 @@ class FakeSlack:
         self._view_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # OAuth: installations by code; once one is added, unknown tokens are refused.
+        self.installations: dict[str, Installation] = {}
+        self._refreshes = itertools.count(1)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -180,6 +205,48 @@ class FakeSlack:
             "locale": locale,
             "tz": tz,
         }
+
+    def add_installation(
+        self,
+        *,
+        code: str,
+        team: str | None,
+        enterprise: str | None = None,
+        bot_token: str,
+        bot_user: str = BOT_USER_ID,
+        refresh_token: str | None = None,
+        expires_in: int | None = None,
+        is_enterprise_install: bool = False,
+        installer: str = "U0INSTALLER",
+    ) -> Installation:
+        """An install `oauth.v2.access` completes for `code`. From the first one on,
+        a call with a token no installation was given is refused (`invalid_auth`)."""
+        installation = Installation(
+            code=code,
+            team=team,
+            enterprise=enterprise,
+            bot_token=bot_token,
+            bot_user=bot_user,
+            bot_id="B" + bot_user[1:],
+            refresh_token=refresh_token,
+            expires_in=expires_in,
+            is_enterprise_install=is_enterprise_install,
+            installer=installer,
+            tokens=[bot_token],
+        )
+        self.installations[code] = installation
+        return installation
+
+    def revoke(self, installation: Installation) -> None:
+        """The workspace uninstalled the app: its tokens are refused from now on."""
+        installation.tokens.clear()
+
+    def installation_of(self, token: str | None) -> Installation | None:
+        return next((i for i in self.installations.values() if token in i.tokens), None)
+
+    def tokens_of(self, method: str) -> list[str | None]:
+        """The token each call to `method` carried, in order."""
+        return [call.token for call in self.calls_to(method)]
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -312,6 +379,7 @@ class FakeSlack:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         call = Call(method, await _read_args(request), _bearer_token(request))
+        call.basic_auth = _basic_auth(request)
         peer = request.transport.get_extra_info("peername") if request.transport else None
         call.connection = f"{peer[0]}:{peer[1]}" if peer else None
         return await self._serve(call, self._answer_api)
@@ -354,11 +422,17 @@ class FakeSlack:
         method, args = call.method, call.args
         if method in self._stubs:
             return 200, dict(self._stubs[method])
+        if method == "oauth.v2.access":
+            return 200, self._oauth_v2_access(args, call.basic_auth)
+        if self.installations and self.installation_of(call.token or args.get("token")) is None:
+            return 200, {"ok": False, "error": "invalid_auth"}
         if not call.token and not args.get("token"):
             return 200, _rejected("not_authed", ["no token in Authorization header or args"])
         missing = [name for name in REQUIRED_ARGS.get(method, ()) if not args.get(name)]
         if missing:
             return 200, _rejected("invalid_arguments", [f"missing {', '.join(missing)}"])
+        if method == "auth.test":
+            return 200, self._auth_test(args, call.token)
         handler = _ANSWERS.get(method)
         if handler is None:
             return 200, _rejected("unknown_method", ["not emulated by FakeSlack (see stub())"])
@@ -366,7 +440,72 @@ class FakeSlack:
 
     # ------------------------------------------------------------- the methods
 
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _oauth_v2_access(self, args: dict[str, Any], basic_auth: str | None) -> dict[str, Any]:
+        """The code grant of the install flow, or the refresh grant of token rotation.
+        The app's credentials come as HTTP basic auth (or client_id/client_secret)."""
+        if not basic_auth and not (args.get("client_id") and args.get("client_secret")):
+            return {"ok": False, "error": "invalid_client_id"}
+        if args.get("grant_type") == "refresh_token":
+            found = next(
+                (
+                    i
+                    for i in self.installations.values()
+                    if i.refresh_token and i.refresh_token == args.get("refresh_token")
+                ),
+                None,
+            )
+            if found is None or not found.tokens:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            number = next(self._refreshes)
+            found.tokens.append(f"{found.bot_token}-refreshed-{number}")
+            found.refresh_token = f"{found.refresh_token}-{number}"
+            return {
+                "ok": True,
+                "access_token": found.tokens[-1],
+                "token_type": "bot",
+                "refresh_token": found.refresh_token,
+                "expires_in": 43_200,  # a fresh token lasts twelve hours, as Slack's do
+                "team": {"id": found.team} if found.team else None,
+                "enterprise": {"id": found.enterprise} if found.enterprise else None,
+            }
+        installation = self.installations.get(str(args.get("code") or ""))
+        if installation is None:
+            return {"ok": False, "error": "invalid_code"}
+        body: dict[str, Any] = {
+            "ok": True,
+            "app_id": APP_ID,
+            "authed_user": {"id": installation.installer},
+            "scope": "commands,chat:write",
+            "token_type": "bot",
+            "access_token": installation.bot_token,
+            "bot_user_id": installation.bot_user,
+            "team": {"id": installation.team, "name": f"Team {installation.team}"}
+            if installation.team
+            else None,
+            "enterprise": {"id": installation.enterprise, "name": "Grid"}
+            if installation.enterprise
+            else None,
+            "is_enterprise_install": installation.is_enterprise_install,
+        }
+        if installation.refresh_token:
+            body["refresh_token"] = installation.refresh_token
+            body["expires_in"] = installation.expires_in or 43_200
+        return body
+
+    def _auth_test(self, args: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        installation = self.installation_of(token or args.get("token"))
+        if installation is not None:
+            return {
+                "ok": True,
+                "url": f"https://{installation.team or installation.enterprise}.slack.com/",
+                "team": f"Team {installation.team}",
+                "user": "supportbot",
+                "team_id": installation.team,
+                "enterprise_id": installation.enterprise,
+                "user_id": installation.bot_user,
+                "bot_id": installation.bot_id,
+                "is_enterprise_install": installation.is_enterprise_install,
+            }
         return {
             "ok": True,
             "url": f"https://{TEAM_DOMAIN}.slack.com/",
@@ -590,6 +729,13 @@ async def _read_args(request: web.Request) -> dict[str, Any]:
 def _bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme == "Bearer" else None
+
+
+def _basic_auth(request: web.Request) -> str | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Basic" or not encoded.strip():
+        return None
+    return base64.b64decode(encoded.strip()).decode("utf-8", "replace")
 
 
 def _truthy(value: Any) -> bool:

@@ -129,10 +129,15 @@ class SlackRequests:
         trigger_id: str | None = None,
         headers: dict[str, str] | None = None,
         timestamp: int | None = None,
+        enterprise_id: str | None = None,
+        is_enterprise_install: bool = False,
     ) -> Response:
-        """A slash command, form-encoded and signed like Slack sends it."""
+        """A slash command, form-encoded and signed like Slack sends it (from a
+        workspace of ``enterprise_id`` on Enterprise Grid, when given)."""
         response_url, name = self._response_url(command.lstrip("/"))
+        grid = {"enterprise_id": enterprise_id} if enterprise_id else {}
         form = {
+            **grid,
             "token": VERIFICATION_TOKEN,
             "team_id": team_id,
             "team_domain": TEAM_DOMAIN,
@@ -143,7 +148,7 @@ class SlackRequests:
             "command": command,
             "text": text,
             "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if is_enterprise_install else "false",
             "response_url": response_url,
             "trigger_id": trigger_id or self._trigger_id(),
         }
@@ -280,11 +285,14 @@ class SlackRequests:
         event_id: str | None = None,
         team_id: str = TEAM_ID,
         shared: bool = False,
+        enterprise_id: str | None = None,
+        is_enterprise_install: bool = False,
     ) -> Response:
         """An Events API `event_callback`. Pass the same `event_id` with `retry_num` to
         replay a delivery the way Slack retries it."""
         now = int(time.time())
         envelope = {
+            **({"enterprise_id": enterprise_id} if enterprise_id else {}),
             "token": VERIFICATION_TOKEN,
             "team_id": team_id,
             "api_app_id": APP_ID,
@@ -294,11 +302,11 @@ class SlackRequests:
             "event_time": now,
             "authorizations": [
                 {
-                    "enterprise_id": None,
-                    "team_id": team_id,
+                    "enterprise_id": enterprise_id,
+                    "team_id": None if is_enterprise_install else team_id,
                     "user_id": BOT_USER_ID,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": is_enterprise_install,
                 }
             ],
             "is_ext_shared_channel": shared,

@@ -71,6 +71,8 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
 # Bot event (as manifest.yml subscribes to it) -> the scopes it needs.
 EVENT_SCOPES: dict[str, frozenset[str]] = {
     "app_home_opened": frozenset(),
+    "app_uninstalled": frozenset(),
+    "tokens_revoked": frozenset(),
     "app_mention": frozenset({"app_mentions:read"}),
     "message.channels": frozenset({"channels:history"}),
     "message.groups": frozenset({"groups:history"}),
@@ -232,6 +234,14 @@ def test_settings_use_the_events_endpoint(manifest: dict[str, Any]) -> None:
     assert settings["interactivity"] == {"is_enabled": True, "request_url": ENDPOINT}
     assert settings["event_subscriptions"]["request_url"] == ENDPOINT
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
-    assert settings["org_deploy_enabled"] is False
+    # Enterprise Grid org-wide installs (OAuth mode); the redirect back from Slack's
+    # consent screen lands on the endpoint Bolt's install flow serves.
+    assert settings["org_deploy_enabled"] is True
+    assert manifest["oauth_config"]["redirect_urls"] == [
+        ENDPOINT.replace("/slack/events", "/slack/oauth_redirect")
+    ]
+    assert {"app_uninstalled", "tokens_revoked"} <= set(
+        settings["event_subscriptions"]["bot_events"]
+    )
     # HTTP mode by default; Socket Mode is chosen at run time by SLACK_APP_TOKEN.
     assert settings["socket_mode_enabled"] is False

@@ -45,7 +45,7 @@ def manifest() -> dict[str, Any]:
 def test_events_are_exactly_those_listened_to(manifest: dict[str, Any]) -> None:
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert len(events) == len(set(events))
-    assert set(events) == THREAD_EVENTS | {"app_home_opened"}
+    assert set(events) == THREAD_EVENTS | {"app_home_opened", "app_uninstalled", "tokens_revoked"}
 
 
 def test_message_shortcuts_match_the_handlers(manifest: dict[str, Any]) -> None:

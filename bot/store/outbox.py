@@ -250,3 +250,24 @@ async def has_pending(conn: AsyncConnection, /, *, ticket_id: int, kind: str) ->
         .limit(1)
     )
     return (await conn.execute(query)).first() is not None
+
+
+async def give_up_for_team(
+    conn: AsyncConnection, /, *, team_id: str | None, enterprise_id: str | None, reason: str
+) -> int:
+    """Make dead, with ``reason``, the pending entries owed through that team's (or, with
+    no team, that enterprise's) installation: the app was uninstalled there, so no retry
+    can deliver them. Returns how many."""
+    if team_id is not None:
+        which = t.outbox.c.payload["team"].as_string() == team_id
+    elif enterprise_id is not None:
+        which = t.outbox.c.payload["enterprise"].as_string() == enterprise_id
+    else:
+        return 0
+    done = await conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.status == PENDING)
+        .where(which)
+        .values(status=DEAD, last_error=reason[:2000], claimed_until=None, claimed_by=None)
+    )
+    return int(done.rowcount or 0)

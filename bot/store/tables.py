@@ -425,7 +425,13 @@ read_model_version = Table(
 )
 
 
+# Slack's installations (bot tokens per team or enterprise) and OAuth states, in OAuth
+# mode: slack_sdk's SQLAlchemy stores define and use them (bot/store/installations.py);
+# the migrations create them. Not domain data: no export, import or read model.
+SLACK_TABLES = frozenset({"slack_installations", "slack_bots", "slack_oauth_states"})
+
+
 def in_domain_schema(name: str | None, type_: str, _parent_names: Any) -> bool:
     """Alembic ``include_name`` hook: compare the domain tables only (the bookkeeping
-    tables are the migrations' own business)."""
-    return not (type_ == "table" and name in bookkeeping.tables)
+    tables and Slack's installation tables are the migrations' own business)."""
+    return not (type_ == "table" and (name in bookkeeping.tables or name in SLACK_TABLES))

@@ -1,7 +1,7 @@
 """workspaces of organizations, Slack identities of contacts, one-time link codes
 
-Revision ID: 0006_workspaces_identities
-Revises: 0005_channels_threads
+Revision ID: 0007_workspaces_identities
+Revises: 0006_slack_installations
 Create Date: 2026-12-02 06:15:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_workspaces_identities"
-down_revision: str | None = "0005_channels_threads"
+revision: str = "0007_workspaces_identities"
+down_revision: str | None = "0006_slack_installations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
