@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from conftest import SIGNING_SECRET, user_id_for
-from fakeslack import FakeSlack
+from fakeslack import TEAM_ID, FakeSlack
 from slackreq import SlackRequests
 
 from bot.config import Settings
@@ -198,7 +198,7 @@ class FakeSocketMode:
         assert self.socket is not None
         payload = {
             "token": "x",
-            "team_id": "T0TEST",
+            "team_id": TEAM_ID,  # the workspace the bot token belongs to
             "team_domain": "test",
             "channel_id": "C0TEST",
             "channel_name": "support",

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -101,20 +102,23 @@ async def identities_of(conn: AsyncConnection, /, *, email: str) -> list[SlackId
 async def save_identity(
     conn: AsyncConnection, /, *, identity: SlackIdentity, at: dt.datetime | None
 ) -> None:
-    """Record (or replace) who this Slack person is."""
+    """Record (or replace) who this Slack person is. Two first requests of one person
+    may race here: the second one's row simply wins."""
+    values = {
+        "team": identity.team,
+        "user": identity.user,
+        "enterprise": identity.enterprise,
+        "email": normalize_email(identity.email),
+        "proof": identity.proof.value,
+        "linked_at": at,
+    }
+    upsert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        t.slack_identities
+    ).values(**values)
     await conn.execute(
-        delete(t.slack_identities)
-        .where(t.slack_identities.c.team == identity.team)
-        .where(t.slack_identities.c.user == identity.user)
-    )
-    await conn.execute(
-        insert(t.slack_identities).values(
-            team=identity.team,
-            user=identity.user,
-            enterprise=identity.enterprise,
-            email=normalize_email(identity.email),
-            proof=identity.proof.value,
-            linked_at=at,
+        upsert.on_conflict_do_update(
+            index_elements=["team", "user"],
+            set_={k: v for k, v in values.items() if k not in ("team", "user")},
         )
     )
 
