@@ -560,19 +560,12 @@ async def reply_to_vendor(
     async with store.write() as conn:
         change = await _begin(conn, actor, ticket_id, now)
         ticket = change.ticket
-        if not routing.is_partner_of(actor, ticket):
-            raise Forbidden("threads.refuse_reply_vendor", ticket=ticket.ref)
-        if not actor.has(Role.ATC):
-            atcs = (
-                await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ATC)
-                if ticket.partner
-                else []
-            )
-            raise Forbidden(
-                "threads.refuse_vendor_atc_only",
-                ticket=ticket.ref,
-                people=[(c.name, c.email) for c in atcs],
-            )
+        atcs = (
+            await directory_db.list_contacts(conn, org=ticket.partner, role=Role.ATC)
+            if ticket.partner and not actor.has(Role.ATC)
+            else []
+        )
+        routing.check_talks_to_vendor(actor, ticket, atcs)
         said = _required(text, ticket, usage)
         if ticket.escalated_at is None:
             raise Conflict("threads.not_escalated", ticket=ticket.ref)

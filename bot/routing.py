@@ -379,6 +379,15 @@ def check_escalation(
     )
 
 
+def check_talks_to_vendor(actor: Actor, ticket: Ticket, atcs: Sequence[Contact]) -> None:
+    """R4 for a reply in the vendor thread: the ticket's partner speaks to the vendor
+    through its authorized technical contacts only (``atcs``, named in the refusal)."""
+    if not is_partner_of(actor, ticket):
+        raise Forbidden("threads.refuse_reply_vendor", ticket=ticket.ref)
+    if not actor.has(Role.ATC):
+        raise Forbidden("threads.refuse_vendor_atc_only", ticket=ticket.ref, people=_people(atcs))
+
+
 # --------------------------------------------------------------------- R7 hand-back
 
 

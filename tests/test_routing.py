@@ -456,3 +456,16 @@ def test_r2_vendor_words_never_reach_an_msp_customer():
     assert not routing.relays_vendor_words(ENGINEER, PIXEL)
     assert routing.relays_vendor_words(ENGINEER, NUAGE)
     assert routing.relays_vendor_words(actor_of(PIXEL, Role.ATC), PIXEL)
+
+
+def test_r4_only_the_partners_atcs_write_to_the_vendor_thread():
+    tk = ticket(tier=Tier.VENDOR)
+    routing.check_talks_to_vendor(ATC, tk, [])  # allowed: returns nothing
+    with pytest.raises(Forbidden) as refused:
+        routing.check_talks_to_vendor(AGENT, tk, ATCS)
+    assert refused.value.key == "threads.refuse_vendor_atc_only"
+    assert [name for name, _email in refused.value.params["people"]] == ["Marc", "Karim"]
+    for outsider in (HARBOR_AGENT, CUSTOMER, ENGINEER):
+        with pytest.raises(Forbidden) as refused:
+            routing.check_talks_to_vendor(outsider, tk, ATCS)
+        assert refused.value.key == "threads.refuse_reply_vendor"
