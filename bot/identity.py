@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import notify
+from bot.access import parse_email
 from bot.domain import (
     Channel,
     Contact,
@@ -45,7 +46,6 @@ from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.store import identities as identities_db
 from bot.store import threads as threads_db
-from bot.text import normalize_email
 from bot.visibility import Actor
 
 USAGE_LINK = "identity.usage_link"
@@ -215,9 +215,7 @@ async def request_link(
     """``/supportbot link <email>``: send a one-time code to that contact, through a
     workspace already known for them, to be typed back here as ``/supportbot link <code>``.
     Also tells the admins who may confirm the link instead."""
-    email = normalize_email(email_text.strip().removeprefix("<mailto:").split("|")[0].rstrip(">"))
-    if "@" not in email or " " in email:
-        raise UserError("accounts.bad_email", usage=USAGE_LINK, value=email_text)
+    email = parse_email(email_text, usage=USAGE_LINK)
     async with store.write() as conn:
         contact = await directory_db.get_contact(conn, email=email)
         if contact is None:
