@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -137,7 +137,8 @@ class AccountCard:
     partners: tuple[PartnerAccess, ...]
     only_own_grant: bool
     contracts: tuple[Contract, ...] | None  # None: not for this actor
-    key_counts: dict[LicenseType, int] | None
+    # (Not hashed, still compared: the card stays usable as a key of rendered answers.)
+    key_counts: dict[LicenseType, int] | None = field(hash=False)
     today: dt.date
 
 

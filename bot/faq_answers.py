@@ -92,9 +92,8 @@ def basic_context(actor: Actor, locale: str | None = None) -> AskerContext:
 
 def search(catalog: FaqCatalog, actor: Actor, question: str) -> SearchResult:
     """The search, preferring the entries written for the asker's audience."""
-    return catalog.search(
+    return catalog.remembered_search(
         question,
-        locale=actor.locale,
         audience=actor.kind.value,
         partner_type=actor.org.partner_type.value if actor.org.partner_type else None,
     )
