@@ -4,6 +4,8 @@
   and comes back identical, while the use case still decides access at every request:
   a grant revoked in between is refused at once;
 - what is remembered equals what the builders make;
+- a use case's result made of reference data is kept for the read model's version
+  only: a grant deleted by another connection is refused at the next request;
 - a value that cannot be hashed is built every time, and still answered;
 - the FAQ catalog's remembered searches, languages and answers are the search's own;
 - ``supportbot serve`` freezes what lives as long as the process out of the garbage
@@ -12,20 +14,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import gc
 import json
 from typing import Any, NamedTuple
 
+import pytest
 from account_fixtures import ACME_PROD, ALICE, actor
 from conftest import BotUnderTest
 from slack_sdk.models.blocks import Block
+from sqlalchemy import text
 
 from bot import entitlements
 from bot.blocks import Rendered, _remembered, rendered, section
 from bot.blocks import accounts as account_blocks
 from bot.cli import settle_heap
+from bot.errors import UserError
 from bot.faq import AskerContext, FaqCatalog, default_catalog
 from bot.store import Store
 
@@ -74,6 +80,43 @@ async def test_what_is_remembered_is_what_the_builder_makes(
     fewer = dataclasses.replace(card, key_counts={})
     assert hash(fewer) == hash(card) and fewer != card
     assert rendered(account_blocks.account_card, fewer, "fr") != expected
+
+
+async def test_a_use_case_result_is_kept_for_its_version_only(
+    demo_store: Store, now: dt.datetime
+) -> None:
+    reader = Store(str(demo_store.url))  # another instance on the same database
+    try:
+        marc = await actor(reader, MARC)
+        seen = await settled_version(reader)
+        first = await entitlements.account_card(reader, marc, ea=ACME_PROD, now=now)
+        again = await entitlements.account_card(reader, marc, ea=ACME_PROD, now=now)
+        assert again is first  # kept: same version, same viewer, same day
+        async with demo_store.engine.begin() as conn:
+            await conn.execute(
+                text("DELETE FROM grants WHERE ea = :ea AND partner = 'nuage'"), {"ea": ACME_PROD}
+            )
+        await settled_version(reader, other_than=seen)
+        with pytest.raises(UserError):  # refused at once, and a refusal is never kept
+            await entitlements.account_card(reader, marc, ea=ACME_PROD, now=now)
+        with pytest.raises(UserError):
+            await entitlements.account_card(reader, marc, ea=ACME_PROD, now=now)
+    finally:
+        await reader.dispose()
+
+
+async def settled_version(store: Store, *, other_than: int | None = None) -> int:
+    """The version ``store`` reads at, once it has one (PostgreSQL: once it listens, so
+    that no later "listening again" empties its read model) other than ``other_than``:
+    on SQLite the version row read at a request's start, on PostgreSQL its NOTIFY."""
+    async with asyncio.timeout(5):
+        while True:
+            await store.begin_request()
+            version = store.read_model.version
+            listening = store.is_sqlite or (store._listener is not None and store._listener.live)
+            if listening and version is not None and version != other_than:
+                return version
+            await asyncio.sleep(0.01)
 
 
 class _Message(NamedTuple):
