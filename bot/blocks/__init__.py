@@ -28,8 +28,9 @@ SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 BUTTON_LIMIT = 75
 MAX_BLOCKS = 50
-# Distinct answers kept serialized (an EA card, an FAQ answer… for one viewer's data).
-RENDERED_CAPACITY = 4096
+# Distinct messages kept serialized (an EA card, an FAQ answer… for one viewer's data):
+# about 20 MB at most for the largest (an entitlement page of 50 keys).
+RENDERED_CAPACITY = 1024
 
 
 def header(text: str) -> HeaderBlock:
