@@ -27,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +50,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
+from bot.store.readmodel import remembered
 from bot.text import fold
 from bot.tickets import open_ticket
 from bot.visibility import AccountView, Actor, mask_key, visible_accounts
@@ -137,7 +139,8 @@ class AccountCard:
     partners: tuple[PartnerAccess, ...]
     only_own_grant: bool
     contracts: tuple[Contract, ...] | None  # None: not for this actor
-    key_counts: dict[LicenseType, int] | None
+    # (Not hashed, still compared: the card stays usable as a key of rendered answers.)
+    key_counts: dict[LicenseType, int] | None = field(hash=False)
     today: dt.date
 
 
@@ -147,31 +150,41 @@ async def account_card(store: Store, actor: Actor, *, ea: str, now: dt.datetime)
         refusals(store, actor=actor, action="ea.view", now=now, ea=ea),
         store.read() as conn,
     ):
-        view = await require_view(conn, actor, ea, today)
-        account = view.account
-        names = await _names(conn, [account.customer, account.vendor])
-        contracts = None
-        if view.allows(Permission.VIEW_ORDERS_CONTRACTS):
-            contracts = tuple(await accounts_db.contracts_on(conn, ea=account.ea))
-        counts = None
-        if may_see_entitlements(view):
-            counts = await accounts_db.count_licenses_by_type(conn, ea=account.ea)
-        card = AccountCard(
-            ea=account.ea,
-            name=account.name,
-            asked_for=view.asked_for,
-            customer=names.get(account.customer, account.customer),
-            vendor=names.get(account.vendor, account.vendor),
-            superuser=await contact_ref(conn, account.superuser),
-            permissions=view.permissions,
-            partners=await partner_accesses(conn, actor, view, today),
-            only_own_grant=not sees_all_grants(actor, view),
-            contracts=contracts,
-            key_counts=counts,
-            today=today,
+        # Reference data only, read at the request's version: kept for the next ask.
+        card = await remembered(
+            ("entitlements.account_card", actor, ea, today),
+            partial(_account_card, conn, actor, ea, today),
         )
     await record_read(store, actor=actor, action="ea.view", now=now, ea=card.ea)
     return card
+
+
+async def _account_card(
+    conn: AsyncConnection, actor: Actor, ea: str, today: dt.date
+) -> AccountCard:
+    view = await require_view(conn, actor, ea, today)
+    account = view.account
+    names = await _names(conn, [account.customer, account.vendor])
+    contracts = None
+    if view.allows(Permission.VIEW_ORDERS_CONTRACTS):
+        contracts = tuple(await accounts_db.contracts_on(conn, ea=account.ea))
+    counts = None
+    if may_see_entitlements(view):
+        counts = await accounts_db.count_licenses_by_type(conn, ea=account.ea)
+    return AccountCard(
+        ea=account.ea,
+        name=account.name,
+        asked_for=view.asked_for,
+        customer=names.get(account.customer, account.customer),
+        vendor=names.get(account.vendor, account.vendor),
+        superuser=await contact_ref(conn, account.superuser),
+        permissions=view.permissions,
+        partners=await partner_accesses(conn, actor, view, today),
+        only_own_grant=not sees_all_grants(actor, view),
+        contracts=contracts,
+        key_counts=counts,
+        today=today,
+    )
 
 
 # --- /ea lookup ------------------------------------------------------------------------------
@@ -366,58 +379,10 @@ async def entitlements(
         refusals(store, actor=actor, action="entitlements.view", now=now, ea=ea),
         store.read() as conn,
     ):
-        view = await require_view(conn, actor, ea, today)
-        if not may_see_entitlements(view):
-            raise Forbidden("accounts.entitlements_forbidden", ea=view.ea)
-        account = view.account
-        show_keys = view.allows(Permission.VIEW_LICENSE_KEYS)
-        show_orders = view.allows(Permission.VIEW_ORDERS_CONTRACTS)
-        folders = None
-        if filters.folder is not None:
-            folders = await _matching_folders(conn, account.ea, filters.folder)
-        found = await accounts_db.list_licenses(
-            conn,
-            ea=account.ea,
-            product=filters.product,
-            type=filters.type,
-            folders=folders,
-            offset=offset,
-            limit=PAGE_SIZE + 1,
-        )
-        if offset > 0 and not found:
-            raise UserError("accounts.page_past_end", ea=account.ea)
-        keys = tuple(
-            KeyLine(
-                key=lic.key if show_keys else mask_key(lic.key),
-                product=lic.product,
-                quantity=lic.quantity,
-                unit=lic.unit,
-                type=lic.type,
-                folder=lic.folder,
-                order=lic.order if show_orders else None,
-                expires=lic.expires,
-            )
-            for lic in found[:PAGE_SIZE]
-        )
-        contracts = subscriptions = agreements = None
-        if show_orders and offset == 0 and not filters.keys_only:
-            contracts, subscriptions, agreements = await _orders(conn, view, filters.product)
-        names = await _names(conn, [account.customer, account.vendor])
-        result = Entitlements(
-            ea=account.ea,
-            name=account.name,
-            asked_for=view.asked_for,
-            customer=names.get(account.customer, account.customer),
-            vendor=names.get(account.vendor, account.vendor),
-            filters=filters,
-            offset=offset,
-            keys=keys,
-            next_offset=offset + PAGE_SIZE if len(found) > PAGE_SIZE else None,
-            keys_masked=not show_keys,
-            contracts=contracts,
-            subscriptions=subscriptions,
-            agreements=agreements,
-            today=today,
+        # Reference data only, read at the request's version: kept for the next ask.
+        result = await remembered(
+            ("entitlements.entitlements", actor, ea, filters, offset, today),
+            partial(_entitlements, conn, actor, ea, filters, offset, today),
         )
     await record_read(
         store,
@@ -435,6 +400,64 @@ async def entitlements(
         },
     )
     return result
+
+
+async def _entitlements(
+    conn: AsyncConnection, actor: Actor, ea: str, filters: Filters, offset: int, today: dt.date
+) -> Entitlements:
+    view = await require_view(conn, actor, ea, today)
+    if not may_see_entitlements(view):
+        raise Forbidden("accounts.entitlements_forbidden", ea=view.ea)
+    account = view.account
+    show_keys = view.allows(Permission.VIEW_LICENSE_KEYS)
+    show_orders = view.allows(Permission.VIEW_ORDERS_CONTRACTS)
+    folders = None
+    if filters.folder is not None:
+        folders = await _matching_folders(conn, account.ea, filters.folder)
+    found = await accounts_db.list_licenses(
+        conn,
+        ea=account.ea,
+        product=filters.product,
+        type=filters.type,
+        folders=folders,
+        offset=offset,
+        limit=PAGE_SIZE + 1,
+    )
+    if offset > 0 and not found:
+        raise UserError("accounts.page_past_end", ea=account.ea)
+    keys = tuple(
+        KeyLine(
+            key=lic.key if show_keys else mask_key(lic.key),
+            product=lic.product,
+            quantity=lic.quantity,
+            unit=lic.unit,
+            type=lic.type,
+            folder=lic.folder,
+            order=lic.order if show_orders else None,
+            expires=lic.expires,
+        )
+        for lic in found[:PAGE_SIZE]
+    )
+    contracts = subscriptions = agreements = None
+    if show_orders and offset == 0 and not filters.keys_only:
+        contracts, subscriptions, agreements = await _orders(conn, view, filters.product)
+    names = await _names(conn, [account.customer, account.vendor])
+    return Entitlements(
+        ea=account.ea,
+        name=account.name,
+        asked_for=view.asked_for,
+        customer=names.get(account.customer, account.customer),
+        vendor=names.get(account.vendor, account.vendor),
+        filters=filters,
+        offset=offset,
+        keys=keys,
+        next_offset=offset + PAGE_SIZE if len(found) > PAGE_SIZE else None,
+        keys_masked=not show_keys,
+        contracts=contracts,
+        subscriptions=subscriptions,
+        agreements=agreements,
+        today=today,
+    )
 
 
 async def _orders(

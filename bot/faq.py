@@ -31,6 +31,7 @@ with a variant for some audience is written for that audience too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 from collections import defaultdict
@@ -132,6 +133,8 @@ CANDIDATES = 10
 # Questions are read up to this length: search time grows with the text, and a question
 # of 100 000 characters would hold the event loop past Slack's 3-second ack limit.
 MAX_QUESTION = 1000
+# Questions (and rendered answers) remembered per catalog.
+REMEMBERED_QUESTIONS = 4096
 
 # libyaml's loader when available: it reads the 74 front matters ten times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -378,6 +381,13 @@ class FaqCatalog:
             (_NOT_PROSE.sub(" ", body), locale) for (_, locale), body in (bodies or {}).items()
         )
         self._language = LanguageGuesser(texts)
+        # The catalog never changes once loaded: a question asked again (support
+        # questions repeat) is answered from these instead of searching again.
+        self.remembered_search = functools.lru_cache(maxsize=REMEMBERED_QUESTIONS)(self.search)
+        self._remembered_language = functools.lru_cache(maxsize=REMEMBERED_QUESTIONS)(
+            self._language_of
+        )
+        self._remembered_answer = functools.lru_cache(maxsize=REMEMBERED_QUESTIONS)(self._answer)
 
     @classmethod
     def load(cls, templates_dir: Path | None = None) -> FaqCatalog:
@@ -475,7 +485,10 @@ class FaqCatalog:
     def language_of(self, question: str) -> str | None:
         """The language ``question`` is written in ("fr" or "en"), or None when unclear
         (too short, or only words both languages share)."""
-        return self._language.guess(question[:MAX_QUESTION])
+        return self._remembered_language(question[:MAX_QUESTION])
+
+    def _language_of(self, question: str) -> str | None:
+        return self._language.guess(question)
 
     def search(
         self,
@@ -543,7 +556,14 @@ class FaqCatalog:
 
     def answer(self, slug: str, locale: str, asker: AskerContext) -> str:
         """The entry as Slack mrkdwn in ``locale``, in the asker's variant: its title in
-        bold, then the answer."""
+        bold, then the answer. The templates read nothing but ``asker``: an answer for
+        the same context is rendered once."""
+        try:
+            return self._remembered_answer(slug, locale, asker)
+        except TypeError:  # a context holding something unhashable
+            return self._answer(slug, locale, asker)
+
+    def _answer(self, slug: str, locale: str, asker: AskerContext) -> str:
         entry = self.entries[slug]
         if locale not in render.LOCALES:
             locale = render.DEFAULT_LOCALE

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,6 +40,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
+from bot.store.readmodel import remembered
 from bot.visibility import AccountView, Actor, mask_key, visible_accounts
 
 log = logging.getLogger(__name__)
@@ -92,9 +94,8 @@ def basic_context(actor: Actor, locale: str | None = None) -> AskerContext:
 
 def search(catalog: FaqCatalog, actor: Actor, question: str) -> SearchResult:
     """The search, preferring the entries written for the asker's audience."""
-    return catalog.search(
+    return catalog.remembered_search(
         question,
-        locale=actor.locale,
         audience=actor.kind.value,
         partner_type=actor.org.partner_type.value if actor.org.partner_type else None,
     )
@@ -132,61 +133,18 @@ async def asker_context(
 
     ``fields`` names the :class:`AskerContext` account fields to gather (all when None).
     """
-    wanted = set(fields) if fields is not None else None
+    wanted = frozenset(fields) if fields is not None else None
     today = now.date()
 
     def needs(*names: str) -> bool:
         return wanted is None or any(n in wanted for n in names)
 
     async with store.read() as conn:
-        views = await visible_accounts(conn, actor=actor, today=today)
-        eas = tuple(v.ea for v in views)
-        order_views = [v for v in views if _shows_orders(actor, v)]
-        vendor_of = {v.ea: v.account.vendor for v in views}
-        best_level: str | None = None
-        targets: list[tuple[int, str, str]] = []
-        if needs("contract_level", "response_targets"):
-            vendor_id: str | None = views[0].account.vendor if views else None
-            contracts = await accounts_db.contracts_on_accounts(
-                conn, eas=[v.ea for v in order_views]
-            )
-            for contract in contracts:
-                if contract.active(today) and (
-                    best_level is None
-                    or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
-                ):
-                    best_level = contract.level
-                    vendor_id = vendor_of[contract.ea]
-            vendor = await directory_db.get_vendor(conn, id=vendor_id) if vendor_id else None
-            if vendor is not None:
-                overrides = await accounts_db.sla_overrides(conn, vendor=vendor.id)
-                for severity in (1, 2, 3, 4):
-                    target = sla.target_for(best_level, severity, overrides)
-                    label = vendor.severity_label(severity)
-                    targets.append(
-                        (severity, label, sla.describe_target(target, locale or actor.locale))
-                    )
-        partners: list[str] = []
-        partner_names: dict[str, str] = {}
-        atcs: list[tuple[str, str]] = []
-        if needs("partners", "atcs") and actor.is_customer:
-            for grant in await accounts_db.grants_on_accounts(conn, eas=eas):
-                if grant.active(today) and grant.partner not in partners:
-                    partners.append(grant.partner)
-            partner_names = await _names(conn, partners)
-        if needs("atcs"):
-            for org_id in [actor.org.id] if actor.is_partner else partners:
-                for contact in await directory_db.list_contacts(conn, org=org_id, role=Role.ATC):
-                    atcs.append((contact.name, contact.email))
-        superusers: list[tuple[str, str]] = []
-        if needs("superusers"):
-            listed = [(v.ea, v.account.superuser) for v in views if v.account.superuser]
-            names = await _contact_names(conn, {email for _, email in listed[:MAX_EAS]})
-            superusers = [(ea, names.get(email, email)) for ea, email in listed[:MAX_EAS]]
-        listed_orders = order_views[:MAX_EAS]
-        agreements = await _agreements(conn, listed_orders) if needs("agreements") else []
-        subscriptions = await _subscriptions(conn, listed_orders) if needs("subscriptions") else []
-        licenses = await _licenses(conn, views) if needs("licenses") else []
+        # Reference data only, read at the request's version: kept for the next ask.
+        data = await remembered(
+            ("faq.account_data", actor, today, wanted, locale),
+            partial(_account_data, conn, actor, today, wanted, locale),
+        )
     renewals: list[RenewalInfo] = []
     if needs("renewals"):
         # The /entitlements renewals use case, under its own rules (and audit entry).
@@ -202,6 +160,91 @@ async def asker_context(
         organization=base.organization,
         partner_type=base.partner_type,
         atc=base.atc,
+        eas=data.eas,
+        partners=data.partners,
+        contract_level=data.contract_level,
+        response_targets=data.response_targets,
+        atcs=data.atcs,
+        superusers=data.superusers,
+        agreements=data.agreements,
+        subscriptions=data.subscriptions,
+        renewals=tuple(renewals),
+        licenses=data.licenses,
+    )
+
+
+@dataclass(frozen=True)
+class _AccountData:
+    """The asker's account fields that come from reference data alone."""
+
+    eas: tuple[str, ...]
+    partners: tuple[str, ...]
+    contract_level: str | None
+    response_targets: tuple[tuple[int, str, str], ...]
+    atcs: tuple[tuple[str, str], ...]
+    superusers: tuple[tuple[str, str], ...]
+    agreements: tuple[AgreementInfo, ...]
+    subscriptions: tuple[SubscriptionInfo, ...]
+    licenses: tuple[LicenseInfo, ...]
+
+
+async def _account_data(
+    conn: AsyncConnection,
+    actor: Actor,
+    today: dt.date,
+    wanted: frozenset[str] | None,
+    locale: str | None,
+) -> _AccountData:
+    def needs(*names: str) -> bool:
+        return wanted is None or any(n in wanted for n in names)
+
+    views = await visible_accounts(conn, actor=actor, today=today)
+    eas = tuple(v.ea for v in views)
+    order_views = [v for v in views if _shows_orders(actor, v)]
+    vendor_of = {v.ea: v.account.vendor for v in views}
+    best_level: str | None = None
+    targets: list[tuple[int, str, str]] = []
+    if needs("contract_level", "response_targets"):
+        vendor_id: str | None = views[0].account.vendor if views else None
+        contracts = await accounts_db.contracts_on_accounts(conn, eas=[v.ea for v in order_views])
+        for contract in contracts:
+            if contract.active(today) and (
+                best_level is None
+                or LEVEL_RANK.get(contract.level, 9) < LEVEL_RANK.get(best_level, 9)
+            ):
+                best_level = contract.level
+                vendor_id = vendor_of[contract.ea]
+        vendor = await directory_db.get_vendor(conn, id=vendor_id) if vendor_id else None
+        if vendor is not None:
+            overrides = await accounts_db.sla_overrides(conn, vendor=vendor.id)
+            for severity in (1, 2, 3, 4):
+                target = sla.target_for(best_level, severity, overrides)
+                label = vendor.severity_label(severity)
+                targets.append(
+                    (severity, label, sla.describe_target(target, locale or actor.locale))
+                )
+    partners: list[str] = []
+    partner_names: dict[str, str] = {}
+    atcs: list[tuple[str, str]] = []
+    if needs("partners", "atcs") and actor.is_customer:
+        for grant in await accounts_db.grants_on_accounts(conn, eas=eas):
+            if grant.active(today) and grant.partner not in partners:
+                partners.append(grant.partner)
+        partner_names = await _names(conn, partners)
+    if needs("atcs"):
+        for org_id in [actor.org.id] if actor.is_partner else partners:
+            for contact in await directory_db.list_contacts(conn, org=org_id, role=Role.ATC):
+                atcs.append((contact.name, contact.email))
+    superusers: list[tuple[str, str]] = []
+    if needs("superusers"):
+        listed = [(v.ea, v.account.superuser) for v in views if v.account.superuser]
+        names = await _contact_names(conn, {email for _, email in listed[:MAX_EAS]})
+        superusers = [(ea, names.get(email, email)) for ea, email in listed[:MAX_EAS]]
+    listed_orders = order_views[:MAX_EAS]
+    agreements = await _agreements(conn, listed_orders) if needs("agreements") else []
+    subscriptions = await _subscriptions(conn, listed_orders) if needs("subscriptions") else []
+    licenses = await _licenses(conn, views) if needs("licenses") else []
+    return _AccountData(
         eas=eas,
         partners=tuple(partner_names[p] for p in partners if p in partner_names),
         contract_level=best_level,
@@ -210,7 +253,6 @@ async def asker_context(
         superusers=tuple(superusers),
         agreements=tuple(agreements),
         subscriptions=tuple(subscriptions),
-        renewals=tuple(renewals),
         licenses=tuple(licenses),
     )
 

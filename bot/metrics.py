@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -80,10 +81,19 @@ class Metrics:
         )
         self._figures = _FiguresCollector()
         self.registry.register(self._figures)
+        # The labelled series of each (command, outcome): looked up once, not per request.
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def observe_request(self, command: str, outcome: str, seconds: float) -> None:
-        self.requests.labels(command=command, outcome=outcome).inc()
-        self.ack_latency.labels(command=command).observe(seconds)
+        series = self._series.get((command, outcome))
+        if series is None:
+            series = (
+                self.requests.labels(command=command, outcome=outcome),
+                self.ack_latency.labels(command=command),
+            )
+            self._series[(command, outcome)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def exposition(self, figures: Figures | None, now: dt.datetime) -> bytes:
         """The text format, with the database figures just read (None: left out, when

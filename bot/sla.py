@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import ClassVar, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -74,6 +74,12 @@ class BusinessHours:
             for run in runs
         ]
         return f"{','.join(names)} {_hhmm(self.start)}-{_hhmm(self.end)}"
+
+
+@lru_cache(maxsize=256)
+def _parsed_hours(spec: str) -> BusinessHours:
+    """Every ticket reads its responder's calendar; the few specs are parsed once."""
+    return parse_business_hours(spec)
 
 
 def _hhmm(minute: int) -> str:
@@ -192,7 +198,7 @@ class Calendar:
 
     @classmethod
     def of(cls, spec: str, tz_name: str, holidays: Holidays = NO_HOLIDAYS) -> Calendar:
-        hours = parse_business_hours(spec)
+        hours = _parsed_hours(spec) if isinstance(spec, str) else parse_business_hours(spec)
         try:
             tz = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):

@@ -14,12 +14,12 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import access, audit, entitlements, vocabulary
 from bot.blocks import accounts as blocks
-from bot.blocks import as_dicts
+from bot.blocks import as_dicts, rendered
 from bot.errors import UserError
 from bot.parser import date, ea_number, require, split_args, ticket_id, tokens
 from bot.store import Store
 from bot.visibility import Actor
-from handlers.common import clicked, reply
+from handlers.common import clicked, reply, send
 
 USAGE_EA = entitlements.USAGE_EA
 USAGE_ENTITLEMENTS = entitlements.USAGE_ENTITLEMENTS
@@ -75,7 +75,8 @@ async def handle_ea(
         if len(words) > 1:
             raise _unknown("/ea", words[1], USAGE_EA)
         card = await entitlements.account_card(store, actor, ea=ea, now=now)
-        message = blocks.account_card(card, actor.locale)
+        await send(ack, rendered(blocks.account_card, card, actor.locale))
+        return
     await reply(ack, message.text, message.blocks)
 
 
@@ -110,7 +111,8 @@ async def handle_entitlements(
             folder=args.options.get("folder"),
         )
         page = await entitlements.entitlements(store, actor, ea=ea, filters=filters, now=now)
-        message = blocks.entitlements(page, actor.locale)
+        await send(ack, rendered(blocks.entitlements, page, actor.locale))
+        return
     await reply(ack, message.text, message.blocks)
 
 

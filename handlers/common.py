@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import Rendered
 from bot.errors import UserError
 from bot.render import t, truncate
 
@@ -27,6 +28,15 @@ async def reply(ack: AsyncAck, text: str, blocks: Sequence[Block] | None = None)
     await ack(
         text=truncate(text, TEXT_LIMIT),
         blocks=[b.to_dict() for b in blocks] if blocks else None,
+        response_type="ephemeral",
+    )
+
+
+async def send(ack: AsyncAck, message: Rendered) -> None:
+    """Answer a slash command privately with a message already serialized."""
+    await ack(
+        text=truncate(message.text, TEXT_LIMIT),
+        blocks=list(message.blocks) or None,
         response_type="ephemeral",
     )
 

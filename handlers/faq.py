@@ -11,18 +11,19 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import faq_answers, tickets
-from bot.blocks import as_dicts
+from bot.blocks import as_dicts, rendered
 from bot.blocks.faq import (
     FaqIds,
     parse_entry_value,
     parse_self_served_value,
     reply_blocks,
+    reply_message,
     reply_text,
 )
 from bot.blocks.tickets import new_ticket_modal
 from bot.render import t
 from bot.visibility import Actor
-from handlers.common import clicked, open_form, reply, tell
+from handlers.common import clicked, open_form, send, tell
 from handlers.services import Services
 
 
@@ -32,7 +33,7 @@ async def handle_faq(
     answer = await faq_answers.ask(
         services.store, services.faq, actor, command.get("text", ""), now=now
     )
-    await reply(ack, reply_text(answer), reply_blocks(answer))
+    await send(ack, rendered(reply_message, answer, answer.locale))
 
 
 async def handle_pick(

@@ -6,7 +6,10 @@ from ``bot.render`` (escaped for Slack); builders never format user text themsel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -25,6 +28,9 @@ SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 BUTTON_LIMIT = 75
 MAX_BLOCKS = 50
+# Distinct messages kept serialized (an EA card, an FAQ answer… for one viewer's data):
+# about 20 MB at most for the largest (an entitlement page of 50 keys).
+RENDERED_CAPACITY = 1024
 
 
 def header(text: str) -> HeaderBlock:
@@ -67,3 +73,52 @@ def fit(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[Block]:
 
 def as_dicts(blocks: Sequence[Block]) -> list[dict[str, object]]:
     return [b.to_dict() for b in blocks]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready to send: its text and its blocks as Slack's JSON objects (shared
+    between requests: never change them)."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+
+
+class Message(Protocol):
+    """What a builder of a whole message returns."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def blocks(self) -> Sequence[Block]: ...
+
+
+V = TypeVar("V")
+Builder = Callable[[V, str], Message]
+
+
+def rendered(build: Builder[V], value: V, locale: str) -> Rendered:
+    """``build(value, locale)`` serialized, remembered for equal values.
+
+    The builders are pure (same value and locale, same message) and ``to_dict()``
+    validates every object again as it serializes it: a message asked for again (the
+    same EA card for the same viewer, the same FAQ answer) is built and validated once.
+    The values are the use cases' frozen results; one that cannot be hashed is built
+    each time."""
+    if isinstance(value, Hashable):
+        try:
+            hash(value)
+        except TypeError:
+            pass
+        else:
+            return _remembered(build, value, locale)
+    return _serialize(build, value, locale)
+
+
+def _serialize(build: Builder[V], value: V, locale: str) -> Rendered:
+    message = build(value, locale)
+    return Rendered(message.text, tuple(b.to_dict() for b in message.blocks))
+
+
+_remembered = functools.lru_cache(maxsize=RENDERED_CAPACITY)(_serialize)

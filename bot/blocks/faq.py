@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NamedTuple
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
@@ -158,6 +159,16 @@ def reply_blocks(reply: FaqReply, locale: str | None = None) -> list[Block]:
         "topics": topics_blocks,
     }
     return builders[reply.kind](reply, locale)
+
+
+class FaqMessage(NamedTuple):
+    text: str
+    blocks: list[Block]
+
+
+def reply_message(reply: FaqReply, locale: str) -> FaqMessage:
+    """The whole reply in ``locale`` (see :func:`bot.blocks.rendered`)."""
+    return FaqMessage(reply_text(reply, locale), reply_blocks(reply, locale))
 
 
 def reply_text(reply: FaqReply, locale: str | None = None) -> str:

@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import select
 
@@ -169,3 +169,29 @@ def reference_read(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         return _copy(value)
 
     return wrapper
+
+
+async def remembered(key: Hashable, compute: Callable[[], Awaitable[R]]) -> R:
+    """``compute()``, kept in the read model under ``key`` like the answers of the query
+    functions: for a use case's result made of reference data alone (an EA card for one
+    viewer on one day), whose reads would all be answered from memory anyway. Kept only
+    for the version the transaction reads at, so exactly as fresh as those reads; a
+    result that raises (a refusal) is never kept. ``key`` names the use case and every
+    input, the viewer (actor) and the day included; one that cannot be hashed is
+    computed each time."""
+    view = current_view.get()
+    try:
+        hash(key)
+    except TypeError:
+        return await compute()
+    if view is None or not view.usable:
+        return await compute()
+    found = view.model.get(key)
+    if found is not _MISSING:
+        view.model.hits += 1
+        return cast(R, found)
+    view.model.misses += 1
+    value = await compute()
+    if view.usable:
+        view.model.put(key, value)
+    return value
