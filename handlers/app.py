@@ -73,8 +73,12 @@ def build_app(
             services.installations = Installations.single(client)
     app = lifecycle.ObservedApp(
         client=client if not oauth else doors.base,  # type: ignore[union-attr]
-        signing_secret=settings.signing_secret or "",
-        request_verification_enabled=verify_requests,
+        # The HTTP endpoint checks the signature itself, over the raw bytes and before
+        # anything is parsed (guard.from_http, with this secret); Bolt's own check would
+        # only repeat it. Socket Mode requests are not signed. No secret: no check (the
+        # console).
+        signing_secret=(settings.signing_secret or "") if verify_requests else "",
+        request_verification_enabled=False,
         # The listener runs to its end before Slack gets the answer: no polling for the
         # ack, and what the answer announces is done (still well within Slack's 3 s).
         process_before_response=True,

@@ -251,8 +251,9 @@ def _bad_request(reason: str) -> BoltResponse:
 async def from_http(app: AsyncApp, request: web.Request, *, signing_secret: str) -> BoltResponse:
     """The HTTP endpoint: the signature on the raw bytes first (401), then decoding and
     parsing, where a signed body that is not UTF-8 text or not a JSON object gets a
-    plain 400 instead of an error inside Bolt (500); then :func:`dispatch`. With no
-    signing secret (a local stand-in) only Bolt's own check applies."""
+    plain 400 instead of an error inside Bolt (500); then :func:`dispatch`. This is the
+    only signature check (Bolt's is off, see handlers.app.build_app); HTTP mode does not
+    start without a signing secret."""
     raw = await request.read()
     if signing_secret and not signed_by_slack(raw, request.headers, signing_secret):
         return BoltResponse(status=401, body="")

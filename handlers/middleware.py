@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -160,15 +161,22 @@ def _links_an_identity(body: dict[str, Any]) -> bool:
     return bool(words) and vocabulary.subcommand("/supportbot", words[0]) == "link"
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @app.middleware
-    async def inject_actor(
-        context: AsyncBoltContext,
-        request: AsyncBoltRequest,
-        body: dict[str, Any],
-        client: AsyncWebClient,
+class ActorMiddleware(AsyncMiddleware):
+    """Who is acting, once per request (a class: Bolt calls it as it is, without
+    building the keyword arguments a function middleware asks for)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
+        services = self.services
+        context, body = req.context, req.body
         context["services"] = services
         context["store"] = services.store
         context["now"] = services.clock()
@@ -186,6 +194,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await services.store.begin_request()
         person = person_of(context, body, user_id, single_workspace=services.single_workspace)
         context["person"] = person
+        client = context.client
         actor, email, locale, refusal = await resolve_actor(services, client, person)
         context["locale"] = locale
         if actor is None and _links_an_identity(body):
@@ -218,3 +227,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return BoltResponse(status=200, body="")
         context["actor"] = actor
         return await next()
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    app.use(ActorMiddleware(services))
