@@ -10,8 +10,9 @@ Enterprise Grid organization. The bot knows them as a contact in one of these wa
   Slack Connect channel often have it hidden). A workspace's admins set its members'
   emails, so an email is trusted only where the workspace is vouched for: a workspace
   that belongs to the contact's organization (``workspaces``); the one workspace of a
-  single-workspace install, whose operator runs the bot; or, for someone of a workspace
-  no organization claims, a channel linked to the contact's organization.
+  single-workspace install, whose operator runs the bot (for anyone the request does
+  not show as of another team); or, for someone of a workspace no organization claims,
+  a channel shared with the contact's organization.
 
 So no one acts as a contact of an organization whose workspace or channel they are not in.
 """
@@ -64,8 +65,8 @@ class Person:
     team: str
     enterprise: str | None = None
     channel: str | None = None
-    # A member of the workspace of a single-workspace install (not an external member
-    # of a Slack Connect channel): that workspace is the operator's own.
+    # In a single-workspace install, of the workspace the request came through (not an
+    # external member of a Slack Connect channel): that workspace is the operator's own.
     at_home: bool = False
 
 
@@ -88,7 +89,9 @@ def email_trusted(
         return workspace_org == contact_org
     if at_home:
         return True
-    return channel is not None and contact_org in (channel.org, channel.partner)
+    # Someone of another workspace in a shared channel is of the organization the
+    # channel is shared with, never of the one hosting it.
+    return channel is not None and contact_org == channel.org
 
 
 async def workspace_org(conn: AsyncConnection, person: Person) -> str | None:

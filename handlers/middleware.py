@@ -75,23 +75,23 @@ def person_of(
     """The Slack person behind a request: their own team (in a Slack Connect channel,
     not necessarily the workspace the request came through) and enterprise."""
     team = context.actor_team_id or context.team_id or ""
-    enterprise = context.actor_enterprise_id or context.enterprise_id
     event = body.get("event")
     if isinstance(event, dict) and isinstance(event.get("user_team"), str):
         team = event["user_team"] or team
     return Person(
         user=user_id,
         team=team,
-        enterprise=enterprise,
+        enterprise=context.actor_enterprise_id or context.enterprise_id,
         channel=context.channel_id,
-        at_home=single_workspace and team == installed_team(context),
+        at_home=at_home(context, team, single_workspace=single_workspace),
     )
 
 
-def installed_team(context: AsyncBoltContext) -> str | None:
-    """The workspace the bot's token belongs to (what ``auth.test`` said)."""
-    result = context.authorize_result
-    return result.team_id if result is not None else context.team_id
+def at_home(context: AsyncBoltContext, team: str, *, single_workspace: bool) -> bool:
+    """A member of the workspace the request came through, in a single-workspace
+    install: not someone the payload shows as of another team (an external member of a
+    Slack Connect channel: ``user_team``, ``user.team_id``)."""
+    return single_workspace and (not context.team_id or team == context.team_id)
 
 
 async def resolve_actor(

@@ -31,7 +31,7 @@ from bot.store import Store
 from bot.tickets import TicketOutcome
 from bot.visibility import Actor
 from handlers.common import clicked, error_text, reply, tell
-from handlers.middleware import background, installed_team, resolve_actor
+from handlers.middleware import at_home, background, resolve_actor
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ async def _person(
         team=str(team),
         enterprise=context.actor_enterprise_id or context.enterprise_id,
         channel=channel,
-        at_home=services.single_workspace and team == installed_team(context),
+        at_home=at_home(context, str(team), single_workspace=services.single_workspace),
     )
     actor, _email, _locale, refusal = await resolve_actor(services, client, person)
     return actor, refusal

@@ -73,7 +73,8 @@ def test_an_email_is_trusted_only_where_the_workspace_is_vouched_for() -> None:
     # A workspace nobody claims: only in a channel of the contact's organization (or of
     # the partner hosting it).
     assert email_trusted("acme", workspace_org=None, at_home=False, channel=acme_channel)
-    assert email_trusted("nuage", workspace_org=None, at_home=False, channel=acme_channel)
+    # Someone of another workspace is never of the organization hosting the channel.
+    assert not email_trusted("nuage", workspace_org=None, at_home=False, channel=acme_channel)
     assert not email_trusted("acme", workspace_org=None, at_home=False, channel=other_channel)
     assert not email_trusted("acme", workspace_org=None, at_home=False, channel=None)
 
@@ -281,19 +282,26 @@ async def test_a_workspace_linked_to_an_organization_vouches_for_its_emails_only
     refused = await whoami(bot, "U0FAKELEA", ACME_TEAM)
     assert LEA in refused and "/supportbot link" in refused
 
-    # Unlinked: David was trusted through the workspace only; from a workspace nobody
-    # claims, in ACME's channel, his email still is his (the channel is ACME's).
+    # Unlinked: from a workspace nobody claims, someone the event shows as external
+    # (``user_team``) is vouched for by a channel shared with their organization only:
+    # David's email counts in ACME's channel; the nuage email claimed from ACME's
+    # workspace does not (nuage hosts that channel: its people are not external there).
     unlinked = text_of(
         await bot.command("/supportbot", f"workspace unlink {ACME_TEAM}", as_=SOPHIE)
     )
     assert ACME_TEAM in unlinked
-    assert DAVID in await whoami(bot, "U0DAVIDACME", ACME_TEAM)
-    outside = text_of(
-        await bot.requests.command(
-            "/supportbot", "whoami", user_id="U0DAVIDACME", team_id=ACME_TEAM, channel_id="C0OTHER"
-        )
+    bot.fake.add_user("U0DAVIDEXT", DAVID, team=ACME_TEAM)
+    _response, davids = await bot.requests.message(
+        ACME_CH, "U0DAVIDEXT", f"{MENTION} sev3 ea:411023871 a question", user_team=ACME_TEAM
     )
-    assert "/supportbot link" in outside
+    _response, fakes = await bot.requests.message(
+        ACME_CH, "U0FAKELEA", f"{MENTION} sev3 ea:411023871 a question", user_team=ACME_TEAM
+    )
+    await settle(bot)
+    [opened] = bot.fake.thread(ACME_CH, str(davids["ts"]))
+    assert re.search(r"T-\d+", str(opened.args["text"]))
+    [told] = bot.fake.thread(ACME_CH, str(fakes["ts"]))
+    assert "/supportbot link" in str(told.args["text"])
 
 
 async def test_who_may_link_a_workspace(bot_app: BotUnderTest) -> None:
@@ -456,3 +464,16 @@ async def test_doors_name_the_workspaces_that_reach_a_person_or_a_channel(
     assert shared == [Door("T0NUAGE")] and nuage_queue == [Door("T0NUAGE")]
     assert vendor_queue == [Door("E0VMW", "E0VMW")]
     assert unknown == []
+
+
+async def test_single_workspace_members_are_served_whatever_team_id_the_request_names(
+    bot_app: BotUnderTest,
+) -> None:
+    """The workspace a request comes through is the one it names; a member of it is the
+    operator's, even if ``auth.test`` named another team (an Enterprise Grid workspace, a
+    test stand-in)."""
+    for team in ("T0TEAM", "T0SOMEWHERE"):
+        answer = await bot_app.requests.command(
+            "/supportbot", "whoami", user_id=user_id_for(LEA), team_id=team
+        )
+        assert LEA in text_of(answer) and "/supportbot link" not in text_of(answer)
