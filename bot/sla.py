@@ -171,12 +171,19 @@ NO_HOLIDAYS: Final = Holidays()
 @cache
 def _public_holidays(country: str, subdivision: str | None) -> holiday_tables.HolidayBase:
     """The package's table for a country; it fills in each year when first asked."""
-    try:
-        return holiday_tables.country_holidays(country, subdiv=subdivision)
-    except NotImplementedError:  # the package's way to say it has no such table
-        if subdivision is not None and country in holiday_tables.list_supported_countries():
-            raise ValueError(f"unknown subdivision {subdivision!r} of {country}") from None
-        raise ValueError(f"no public holidays known for country {country!r}") from None
+    subdivisions = _supported_countries().get(country)
+    if subdivisions is None:
+        raise ValueError(f"no public holidays known for country {country!r}")
+    if subdivision is not None and subdivision not in subdivisions:
+        raise ValueError(f"unknown subdivision {subdivision!r} of {country}")
+    return holiday_tables.country_holidays(country, subdiv=subdivision)
+
+
+@cache
+def _supported_countries() -> dict[str, list[str]]:
+    """The countries (and their aliases) the package has tables for, with their
+    subdivisions."""
+    return holiday_tables.list_supported_countries()
 
 
 def public_holiday(day: date, country: str, subdivision: str | None = None) -> str | None:
