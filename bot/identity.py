@@ -196,20 +196,26 @@ class LinkRequest:
     sent: bool
 
 
-async def _doors_of(conn: AsyncConnection, contact: Contact, person: Person) -> list[SlackIdentity]:
-    """The identities the contact is already known by elsewhere: where the code goes."""
-    found = [
-        identity
-        for identity in await identities_db.identities_of(conn, email=contact.email)
-        if (identity.team, identity.user) != (person.team, person.user)
-    ]
-    if not found and contact.slack_user_id and contact.slack_user_id != person.user:
-        found.append(
-            SlackIdentity(
-                team="", user=contact.slack_user_id, email=contact.email, proof=IdentityProof.EMAIL
-            )
-        )
-    return found
+@dataclass(frozen=True)
+class _KnownAt:
+    """A Slack person the contact already is: where a one-time code goes."""
+
+    user: str
+    team: str | None = None
+    enterprise: str | None = None
+
+
+async def _known_elsewhere(
+    conn: AsyncConnection, contact: Contact, person: Person
+) -> _KnownAt | None:
+    """The most recently proven identity of the contact other than the asker, else the
+    Slack user a single-workspace install remembers for them."""
+    for identity in await identities_db.identities_of(conn, email=contact.email):
+        if (identity.team, identity.user) != (person.team, person.user):
+            return _KnownAt(identity.user, identity.team, identity.enterprise)
+    if contact.slack_user_id and contact.slack_user_id != person.user:
+        return _KnownAt(contact.slack_user_id)
+    return None
 
 
 async def request_link(
@@ -223,7 +229,7 @@ async def request_link(
         contact = await directory_db.get_contact(conn, email=email)
         if contact is None:
             return LinkRequest(email=email, sent=False)
-        doors = await _doors_of(conn, contact, person)
+        known = await _known_elsewhere(conn, contact, person)
         code = new_code()
         await identities_db.put_link_code(
             conn,
@@ -239,13 +245,13 @@ async def request_link(
             at=now,
         )
         lang = contact.locale or locale
-        for door in doors[:1]:
+        if known is not None:
             await notify.to_person(
                 conn,
                 email=contact.email,
-                slack_user_id=door.user,
-                team=door.team or None,
-                enterprise=door.enterprise,
+                slack_user_id=known.user,
+                team=known.team,
+                enterprise=known.enterprise,
                 text=t(
                     "identity.code_dm",
                     lang,
@@ -257,7 +263,9 @@ async def request_link(
                 at=now,
                 kind="link_code",
             )
-        for admin in await _confirming_admins(conn, contact, person):
+        for admin in await _confirming_admins(conn, contact):
+            if admin.slack_user_id == person.user:
+                continue  # never the person asking
             await notify.to_person(
                 conn,
                 email=admin.email,
@@ -278,9 +286,9 @@ async def request_link(
             at=now,
             actor=f"slack:{person.team}:{person.user}",
             action="identity.link_requested",
-            detail={"email": contact.email, "code_sent": bool(doors)},
+            detail={"email": contact.email, "code_sent": known is not None},
         )
-        return LinkRequest(email=email, sent=bool(doors))
+        return LinkRequest(email=email, sent=known is not None)
 
 
 async def confirm_code(store: Store, person: Person, code: str, *, now: dt.datetime) -> Contact:
@@ -335,13 +343,11 @@ async def _link(
     )
 
 
-async def _confirming_admins(
-    conn: AsyncConnection, contact: Contact, person: Person
-) -> list[Contact]:
+async def _confirming_admins(conn: AsyncConnection, contact: Contact) -> list[Contact]:
     """Who may confirm that a Slack person is this contact: the admins of the contact's
     own partner or vendor organization (and, for a partner, the vendors' admins); for a
-    customer's contact, its superuser and the admins of its partners — never the person
-    asking."""
+    customer's contact, its superuser and the admins of its partners — never the
+    contact themselves."""
     admins: list[Contact] = []
     if contact.org_kind is OrgKind.CUSTOMER:
         for account in await accounts_db.list_accounts(conn, customer=contact.org):
@@ -360,14 +366,11 @@ async def _confirming_admins(
         # a workspace of its own that nobody has linked yet.
         for vendor in await directory_db.list_organizations(conn, kind=OrgKind.VENDOR):
             admins.extend(await directory_db.list_contacts(conn, org=vendor.id, role=Role.ADMIN))
-    unique = {a.email: a for a in admins if a.email != contact.email}
-    return [a for a in unique.values() if a.slack_user_id != person.user]
+    return list({a.email: a for a in admins if a.email != contact.email}.values())
 
 
 async def may_confirm(conn: AsyncConnection, admin: Actor, contact: Contact) -> bool:
-    return admin.email in {
-        a.email for a in await _confirming_admins(conn, contact, Person(user="", team=""))
-    }
+    return admin.email in {a.email for a in await _confirming_admins(conn, contact)}
 
 
 async def confirm_by_admin(
