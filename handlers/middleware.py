@@ -70,19 +70,23 @@ async def slack_profile(
 
 
 def person_of(
-    context: AsyncBoltContext, body: dict[str, Any], user_id: str, *, single_workspace: bool
+    context: AsyncBoltContext,
+    user_id: str,
+    *,
+    single_workspace: bool,
+    said: dict[str, Any] | None = None,
+    channel: str | None = None,
 ) -> Person:
-    """The Slack person behind a request: their own team (in a Slack Connect channel,
-    not necessarily the workspace the request came through) and enterprise."""
-    team = context.actor_team_id or context.team_id or ""
-    event = body.get("event")
-    if isinstance(event, dict) and isinstance(event.get("user_team"), str):
-        team = event["user_team"] or team
+    """The Slack person behind a request, or behind ``said`` (a message or event it
+    carries): their own team — in a Slack Connect channel the ``user_team`` of what they
+    said, not the workspace the request came through — and enterprise."""
+    team = (said or {}).get("user_team") or context.actor_team_id or context.team_id or ""
+    team = str(team)
     return Person(
         user=user_id,
         team=team,
         enterprise=context.actor_enterprise_id or context.enterprise_id,
-        channel=context.channel_id,
+        channel=channel or context.channel_id,
         at_home=at_home(context, team, single_workspace=single_workspace),
     )
 
@@ -192,7 +196,13 @@ class ActorMiddleware(AsyncMiddleware):
             return await next()
         # The version of the directory and reference data this request relies on.
         await services.store.begin_request()
-        person = person_of(context, body, user_id, single_workspace=services.single_workspace)
+        event = body.get("event")
+        person = person_of(
+            context,
+            user_id,
+            single_workspace=services.single_workspace,
+            said=event if isinstance(event, dict) else None,
+        )
         context["person"] = person
         client = context.client
         actor, email, locale, refusal = await resolve_actor(services, client, person)

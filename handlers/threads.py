@@ -25,13 +25,12 @@ from bot import conversations, parser
 from bot.blocks.threads import ThreadIds, reply_modal
 from bot.blocks.tickets import done_modal
 from bot.errors import Forbidden, UserError
-from bot.identity import Person
 from bot.render import t
 from bot.store import Store
 from bot.tickets import TicketOutcome
 from bot.visibility import Actor
 from handlers.common import clicked, error_text, reply, tell
-from handlers.middleware import at_home, background, resolve_actor
+from handlers.middleware import background, person_of, resolve_actor
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -66,18 +65,12 @@ async def _person(
     channel: str,
 ) -> tuple[Actor | None, str | None]:
     """The contact who wrote (or reacted) ``said``, or None and the message key saying
-    why not. In a Slack Connect channel the author's own team is the message's
-    ``user_team``, not the workspace the event came through."""
+    why not."""
     user_id = said.get("user")
     if not isinstance(user_id, str) or not user_id:
         return None, None
-    team = said.get("user_team") or context.actor_team_id or context.team_id or ""
-    person = Person(
-        user=user_id,
-        team=str(team),
-        enterprise=context.actor_enterprise_id or context.enterprise_id,
-        channel=channel,
-        at_home=at_home(context, str(team), single_workspace=services.single_workspace),
+    person = person_of(
+        context, user_id, single_workspace=services.single_workspace, said=said, channel=channel
     )
     actor, _email, _locale, refusal = await resolve_actor(services, client, person)
     return actor, refusal
