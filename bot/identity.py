@@ -291,14 +291,16 @@ async def request_link(
         return LinkRequest(email=email, sent=known is not None)
 
 
-async def confirm_code(store: Store, person: Person, code: str, *, now: dt.datetime) -> Contact:
+async def confirm_code(
+    store: Store, person: Person, code: str, *, now: dt.datetime, locale: str
+) -> str:
     """``/supportbot link <code>``: the code sent to the contact, typed by the person who
-    asked for it, before it expires."""
+    asked for it, before it expires. Returns the answer, in the contact's language."""
     # A refusal is raised once the transaction is over: a wrong try must stay counted.
     refusal: UserError | None = None
     async with store.write() as conn:
         pending = await identities_db.get_link_code(conn, team=person.team, user=person.user)
-        contact = None
+        contact, org = None, ""
         if pending is None or pending.expires_at <= now or pending.attempts >= CODE_ATTEMPTS:
             if pending is not None:
                 await identities_db.drop_link_code(conn, team=person.team, user=person.user)
@@ -315,9 +317,10 @@ async def confirm_code(store: Store, person: Person, code: str, *, now: dt.datet
                 refusal = NotFound("identity.no_code", usage=USAGE_LINK)
             else:
                 await _link(conn, person, contact, IdentityProof.CODE, by=contact.email, now=now)
+                org = await _org_name(conn, contact.org)
     if refusal is not None or contact is None:
         raise refusal or NotFound("identity.no_code", usage=USAGE_LINK)
-    return contact
+    return t("identity.linked", contact.locale or locale, name=contact.name, org=org)
 
 
 async def _link(
@@ -427,9 +430,9 @@ async def _may_link_workspace(
 
 async def link_workspace(
     store: Store, actor: Actor, *, team: str, org_id: str, now: dt.datetime
-) -> Workspace:
+) -> str:
     """``/supportbot workspace link <org-id> [<team-id>]``: this workspace (or the one
-    named) belongs to that organization."""
+    named) belongs to that organization. Returns the answer."""
     if not team or team[0] not in "TE":
         raise UserError("identity.bad_team", usage=USAGE_WORKSPACE, value=team)
     async with store.write() as conn:
@@ -437,18 +440,20 @@ async def link_workspace(
         if org is None or not await _may_link_workspace(conn, actor, org_id, now.date()):
             # The same answer for an unknown organization and for one not theirs.
             raise NotFound("identity.workspace_unknown_org", usage=USAGE_WORKSPACE, org=org_id)
+        linked = t("identity.workspace_linked", actor.locale, team=team, org=org.name)
         existing = await identities_db.get_workspace(conn, team=team)
         if existing is not None:
             if existing.org == org_id:
-                return existing
+                return linked
             current = await directory_db.get_organization(conn, id=existing.org)
             raise Conflict(
                 "identity.workspace_taken",
                 team=team,
                 org=current.name if current else existing.org,
             )
-        workspace = Workspace(team=team, org=org_id)
-        await identities_db.link_workspace(conn, workspace=workspace, linked_by=actor.email, at=now)
+        await identities_db.link_workspace(
+            conn, workspace=Workspace(team=team, org=org_id), linked_by=actor.email, at=now
+        )
         await audit_db.record(
             conn,
             at=now,
@@ -456,10 +461,11 @@ async def link_workspace(
             action="workspace.link",
             detail={"team": team, "org": org_id},
         )
-        return workspace
+        return linked
 
 
-async def unlink_workspace(store: Store, actor: Actor, *, team: str, now: dt.datetime) -> Workspace:
+async def unlink_workspace(store: Store, actor: Actor, *, team: str, now: dt.datetime) -> str:
+    """``/supportbot workspace unlink [<team-id>]``. Returns the answer."""
     async with store.write() as conn:
         existing = await identities_db.get_workspace(conn, team=team)
         if existing is None or not await _may_link_workspace(conn, actor, existing.org, now.date()):
@@ -472,7 +478,25 @@ async def unlink_workspace(store: Store, actor: Actor, *, team: str, now: dt.dat
             action="workspace.unlink",
             detail={"team": team, "org": existing.org},
         )
-        return existing
+        return t(
+            "identity.workspace_unlinked",
+            actor.locale,
+            team=team,
+            org=await _org_name(conn, existing.org),
+        )
+
+
+async def workspace_status(store: Store, actor: Actor, person: Person) -> str:
+    """``/supportbot workspace``: what the workspace the command is typed in belongs to."""
+    async with store.read() as conn:
+        org = await workspace_org(conn, person)
+        name = await _org_name(conn, org) if org else None
+    return t("identity.workspace_status", actor.locale, team=person.team, org=name)
+
+
+async def _org_name(conn: AsyncConnection, org_id: str) -> str:
+    org = await directory_db.get_organization(conn, id=org_id)
+    return org.name if org is not None else org_id
 
 
 # ------------------------------------------------------------------------------ doors

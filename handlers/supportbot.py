@@ -13,7 +13,6 @@ from bot.identity import Person
 from bot.parser import tokens
 from bot.render import t
 from bot.store import Store
-from bot.store import directory as directory_db
 from bot.visibility import Actor
 from handlers import threads
 from handlers.common import reply
@@ -81,15 +80,7 @@ async def link_command(
     if actor is not None:
         return t("identity.already_linked", actor.locale, name=actor.contact.name)
     if identity.looks_like_code(words[0]) and "@" not in words[0]:
-        contact = await identity.confirm_code(store, person, words[0], now=now)
-        async with store.read() as conn:
-            org = await directory_db.get_organization(conn, id=contact.org)
-        return t(
-            "identity.linked",
-            contact.locale or locale,
-            name=contact.name,
-            org=org.name if org else contact.org,
-        )
+        return await identity.confirm_code(store, person, words[0], now=now, locale=locale)
     asked = await identity.request_link(store, person, words[0], now=now, locale=locale)
     return t("identity.link_sent", locale, email=asked.email)
 
@@ -103,38 +94,13 @@ async def workspace_command(
     if verb == "link":
         org_id = parser.require(words, 1, "org-id", identity.USAGE_WORKSPACE)
         team = words[2] if len(words) > 2 else person.team
-        workspace = await identity.link_workspace(store, actor, team=team, org_id=org_id, now=now)
-        return t(
-            "identity.workspace_linked",
-            actor.locale,
-            team=workspace.team,
-            org=await _org_name(store, workspace.org),
-        )
+        return await identity.link_workspace(store, actor, team=team, org_id=org_id, now=now)
     if verb == "unlink":
         team = words[1] if len(words) > 1 else person.team
-        workspace = await identity.unlink_workspace(store, actor, team=team, now=now)
-        return t(
-            "identity.workspace_unlinked",
-            actor.locale,
-            team=workspace.team,
-            org=await _org_name(store, workspace.org),
-        )
+        return await identity.unlink_workspace(store, actor, team=team, now=now)
     if verb:
         raise UserError("parse.missing", usage=identity.USAGE_WORKSPACE, argument="link|unlink")
-    async with store.read() as conn:
-        org = await identity.workspace_org(conn, person)
-    return t(
-        "identity.workspace_status",
-        actor.locale,
-        team=person.team,
-        org=await _org_name(store, org) if org else None,
-    )
-
-
-async def _org_name(store: Store, org_id: str) -> str:
-    async with store.read() as conn:
-        org = await directory_db.get_organization(conn, id=org_id)
-    return org.name if org is not None else org_id
+    return await identity.workspace_status(store, actor, person)
 
 
 def register(app: AsyncApp) -> None:
