@@ -25,11 +25,7 @@ TEXT_LIMIT = 3000
 
 async def reply(ack: AsyncAck, text: str, blocks: Sequence[Block] | None = None) -> None:
     """Answer a slash command privately: a plain text that makes sense alone, and blocks."""
-    await ack(
-        text=truncate(text, TEXT_LIMIT),
-        blocks=[b.to_dict() for b in blocks] if blocks else None,
-        response_type="ephemeral",
-    )
+    await send(ack, Rendered(text, tuple(b.to_dict() for b in blocks or ())))
 
 
 async def send(ack: AsyncAck, message: Rendered) -> None:

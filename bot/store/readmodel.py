@@ -158,15 +158,7 @@ def reference_read(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return await fn(*args, **kwargs)
         frozen = {k: _freeze(v) for k, v in kwargs.items()}
         key = (name, *frozen.items())  # keyword order is the call site's: stable enough
-        found = view.model.get(key)
-        if found is not _MISSING:
-            view.model.hits += 1
-            return _copy(found)
-        view.model.misses += 1
-        value = await fn(*args, **frozen)
-        if view.usable:
-            view.model.put(key, value)
-        return _copy(value)
+        return _copy(await remembered(key, lambda: fn(*args, **frozen)))
 
     return wrapper
 
