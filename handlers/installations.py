@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.installations import ROTATION_MINUTES, Installations
 from bot.render import LOCALES, t
 from handlers.services import Services
+from handlers.threads import after_ack
 
 log = logging.getLogger(__name__)
 
@@ -172,5 +173,6 @@ async def _uninstall(context: AsyncBoltContext, *, event: str) -> None:
 
 
 def register(app: AsyncApp) -> None:
-    app.event("app_uninstalled")(handle_uninstalled)
-    app.event("tokens_revoked")(handle_tokens_revoked)
+    # Acknowledged first: forgetting the tokens and giving up the outbox entries follows.
+    app.event("app_uninstalled")(after_ack(handle_uninstalled))
+    app.event("tokens_revoked")(after_ack(handle_tokens_revoked))

@@ -295,6 +295,7 @@ async def test_an_uninstall_forgets_the_team_and_stops_its_outbox(
         body["tokens"] = {"oauth": [], "bot": ["UBOTA"]}
     answer = await oauth_bot.requests.event(body, team_id=TEAM_A)
     assert answer.status == 200
+    assert await middleware.wait_background(10.0)  # the work follows the ack
     oauth_bot.fake.revoke(alpha)
     assert await oauth_bot.stored(enterprise=None, team=TEAM_A) is None
     assert (await oauth_bot.stored(enterprise=None, team=TEAM_B)).bot_token == "xoxb-bravo"
