@@ -89,6 +89,7 @@ def build_app(
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)
     register_handlers(dispatch.prefiltered(app))  # each listener with a cheap first test
+    dispatch.route(app)  # and a request tries only the listeners that can answer it
 
     @app.error
     async def on_error(

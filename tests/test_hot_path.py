@@ -5,7 +5,8 @@
   for that commit (a failure reaches every one of them);
 - a read transaction answered from the read model never reaches the database;
 - on SQLite, a statement is one trip to aiosqlite's thread, and BEGIN travels with it;
-- every listener of the app turns other requests away with its first, cheap test;
+- every listener of the app turns other requests away with its first, cheap test, and
+  they all sit behind one routing entry (tests/test_routes.py tests the routing);
 - the process's Web API calls share one kept connection, closed at shutdown.
 """
 
@@ -31,7 +32,7 @@ from bot.store import audit as audit_db
 from bot.store import tables as t
 from bot.store.sqlite_driver import OneTripConnection
 from handlers.app import build_app, web_api_client
-from handlers.dispatch import BodyMatcher
+from handlers.dispatch import BodyMatcher, Routes
 from handlers.services import Services
 
 ALICE = "alice.martin@acme.example"
@@ -196,8 +197,10 @@ def test_every_listener_turns_other_requests_away_first() -> None:
         default_locale="en",
     )
     app = build_app(Services(store=Store(settings.database_url), settings=settings))
-    listeners = app._async_listeners
-    assert len(listeners) > 20
+    (routes,) = app._async_listeners
+    assert isinstance(routes, Routes)
+    listeners = [route.listener for route in routes.routes]
+    assert len(listeners) > 40
     for listener in listeners:
         assert isinstance(listener.matchers[0], BodyMatcher), listener.ack_function
 
