@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,7 @@ from bot.domain import (
     Channel,
     Contact,
     IdentityProof,
+    Organization,
     OrgKind,
     Role,
     SlackIdentity,
@@ -47,6 +48,7 @@ from bot.store import audit as audit_db
 from bot.store import directory as directory_db
 from bot.store import identities as identities_db
 from bot.store import threads as threads_db
+from bot.store.readmodel import remembered
 from bot.visibility import Actor
 
 USAGE_LINK = "identity.usage_link"
@@ -76,6 +78,7 @@ class Identified:
 
     contact: Contact | None
     email: str | None = None  # the email Slack showed, if it was asked
+    org: Organization | None = None  # the contact's
     refusal: str | None = (
         None  # errors.unknown_contact | identity.link_needed | identity.not_your_workspace
     )
@@ -104,42 +107,69 @@ async def workspace_org(conn: AsyncConnection, person: Person) -> str | None:
     return None
 
 
-async def _trusted(conn: AsyncConnection, person: Person, contact: Contact) -> tuple[bool, bool]:
-    """(may act as the contact by email, the trust lasts: worth recording)."""
+async def _trusted(
+    conn: AsyncConnection, person: Person, contact: Contact
+) -> tuple[bool, bool, bool]:
+    """(may act as the contact by email, the trust lasts: worth recording, the answer
+    read the person's channel)."""
     home = await workspace_org(conn, person)
     channel = None
-    if home is None and not person.at_home and person.channel:
-        channel = await threads_db.get_channel(conn, channel=person.channel)
+    read_channel = home is None and not person.at_home and bool(person.channel)
+    if read_channel:
+        channel = await threads_db.get_channel(conn, channel=str(person.channel))
     trusted = email_trusted(
         contact.org, workspace_org=home, at_home=person.at_home, channel=channel
     )
-    return trusted, trusted and (home is not None or person.at_home)
+    return trusted, trusted and (home is not None or person.at_home), read_channel
+
+
+async def _with_org(conn: AsyncConnection, found: Identified) -> Identified:
+    if found.contact is None:
+        return found
+    org = await directory_db.get_organization(conn, id=found.contact.org)
+    if org is None:
+        return Identified(None, email=found.email, refusal="errors.unknown_contact")
+    return replace(found, org=org)
+
+
+async def _known(conn: AsyncConnection, person: Person) -> tuple[Identified | None, bool]:
+    """(what the bot's own records say of the person — None: Slack must be asked —,
+    whether that answer rests on reference data alone: a channel is not)."""
+    known = await identities_db.find_identity(
+        conn, team=person.team, user=person.user, enterprise=person.enterprise
+    )
+    if known is not None:
+        contact = await directory_db.get_contact(conn, email=known.email)
+        if contact is not None:
+            if known.proof is not IdentityProof.EMAIL:
+                return await _with_org(conn, Identified(contact)), True
+            # Trusted by email: only as long as the workspace is still theirs.
+            trusted, _lasting, read_channel = await _trusted(conn, person, contact)
+            if trusted:
+                return await _with_org(conn, Identified(contact)), not read_channel
+            return Identified(None, refusal="identity.not_your_workspace"), not read_channel
+    remembered = await directory_db.get_contact_by_slack_id(conn, user_id=person.user)
+    if remembered is not None:
+        trusted, _lasting, read_channel = await _trusted(conn, person, remembered)
+        if trusted:
+            return await _with_org(conn, Identified(remembered)), not read_channel
+        return None, not read_channel
+    return None, True
 
 
 async def identify(
     store: Store, person: Person, *, slack_email: Callable[[], Awaitable[str | None]]
 ) -> Identified:
-    """Find the contact a Slack person is. ``slack_email`` asks Slack for the email of
-    their profile; it is called only when nothing the bot knows answers."""
+    """Find the contact a Slack person is, with their organization. ``slack_email`` asks
+    Slack for the email of their profile; it is called only when nothing the bot knows
+    answers. What the read model alone answers is kept there for the person (a known
+    person's request then costs one look-up)."""
     async with store.read() as conn:
-        known = await identities_db.find_identity(
-            conn, team=person.team, user=person.user, enterprise=person.enterprise
+        found, _settled = await remembered(
+            ("identify", person), lambda: _known(conn, person), keep=lambda known: known[1]
         )
-        if known is not None:
-            contact = await directory_db.get_contact(conn, email=known.email)
-            if contact is not None:
-                if known.proof is not IdentityProof.EMAIL:
-                    return Identified(contact)
-                # Trusted by email: only as long as the workspace is still theirs.
-                trusted, _lasting = await _trusted(conn, person, contact)
-                if trusted:
-                    return Identified(contact)
-                return Identified(None, refusal="identity.not_your_workspace")
-        remembered = await directory_db.get_contact_by_slack_id(conn, user_id=person.user)
-        if remembered is not None:
-            trusted, _lasting = await _trusted(conn, person, remembered)
-            if trusted:
-                return Identified(remembered)
+    if found is not None:
+        return found
     email = await slack_email()
     if email is None:
         return Identified(None, refusal="identity.link_needed")
@@ -147,10 +177,11 @@ async def identify(
         contact = await directory_db.get_contact(conn, email=email)
         if contact is None:
             return Identified(None, email=email, refusal="errors.unknown_contact")
-        trusted, lasting = await _trusted(conn, person, contact)
-    if not trusted:
-        return Identified(None, email=email, refusal="identity.not_your_workspace")
-    if lasting:
+        trusted, lasting, _read_channel = await _trusted(conn, person, contact)
+        if not trusted:
+            return Identified(None, email=email, refusal="identity.not_your_workspace")
+        identified = await _with_org(conn, Identified(contact, email=email))
+    if lasting and identified.contact is not None:
         # Remembered: the next request needs neither Slack nor this check's reads.
         async with store.write() as conn:
             await identities_db.save_identity(
@@ -159,7 +190,7 @@ async def identify(
                 at=None,
             )
             await directory_db.link_slack_user(conn, email=contact.email, user_id=person.user)
-    return Identified(contact, email=email)
+    return identified
 
 
 def _identity_of(person: Person, email: str, proof: IdentityProof) -> SlackIdentity:

@@ -9,9 +9,11 @@ secrets: only ids, names of commands and outcomes, and figures.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
+import time
 from typing import Any
 
 FORMATS = ("text", "json")
@@ -26,6 +28,19 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(_TEXT)
+        self._stamp: tuple[int, str] = (-1, "")  # (second, its text): one pair, set at once
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Python's own stamp (``2026-12-01 23:40:12,345``), the date and time written
+        once per second: ``strftime`` was the dearest part of a line."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._stamp
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._stamp = (second, text)
+        return f"{text},{int(record.msecs):03d}"  # as Python's default_msec_format
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -43,7 +58,15 @@ _PLAIN = re.compile(r"[\w./:@+#-]+")
 def _text_value(value: Any) -> str:
     """A field's value as one word: quoted (JSON string) unless plain, so no value can
     break the line or pass for another field."""
-    text = "-" if value is None else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        return str(value)  # digits, sign, point, exponent, inf, nan: all plain
+    return _word(str(value))
+
+
+@functools.lru_cache(maxsize=4096)  # the same ids, commands and outcomes, line after line
+def _word(text: str) -> str:
     return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 

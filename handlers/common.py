@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -16,11 +17,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import Rendered
 from bot.errors import UserError
-from bot.render import t, truncate
+from bot.render import t
 
 log = logging.getLogger(__name__)
-
-TEXT_LIMIT = 3000
 
 
 async def reply(ack: AsyncAck, text: str, blocks: Sequence[Block] | None = None) -> None:
@@ -29,12 +28,10 @@ async def reply(ack: AsyncAck, text: str, blocks: Sequence[Block] | None = None)
 
 
 async def send(ack: AsyncAck, message: Rendered) -> None:
-    """Answer a slash command privately with a message already serialized."""
-    await ack(
-        text=truncate(message.text, TEXT_LIMIT),
-        blocks=list(message.blocks) or None,
-        response_type="ephemeral",
-    )
+    """Answer a slash command privately with a message already serialized: the answer
+    ``ack(text=…, blocks=…, response_type="ephemeral")`` would make, its JSON written once
+    per message (``Rendered.ephemeral_json``)."""
+    ack.response = BoltResponse(status=200, body=message.ephemeral_json)
 
 
 def usage_text(key: str, locale: str) -> str:

@@ -23,7 +23,6 @@ from bot import vocabulary
 from bot.config import LOCALES
 from bot.identity import Person, identify
 from bot.render import t
-from bot.store import directory as directory_db
 from bot.visibility import Actor
 from handlers.lifecycle import UNKNOWN_USER, set_outcome
 from handlers.services import Services
@@ -118,13 +117,10 @@ async def resolve_actor(
     slack_lang = profile[1] if profile is not None else None
     if found.contact is None:
         return None, email, slack_lang or default, found.refusal
-    contact = found.contact
+    contact, org = found.contact, found.org
+    assert org is not None  # identify reads the contact's organization with it
     if contact.locale is None and profile is None:
         email, slack_lang = await slack_profile(client, services, person.user)
-    async with services.store.read() as conn:
-        org = await directory_db.get_organization(conn, id=contact.org)
-    if org is None:
-        return None, email, slack_lang or default, "errors.unknown_contact"
     locale = contact.locale or slack_lang or org.locale or default
     actor = Actor(contact=contact, org=org, locale=locale, slack_user_id=person.user)
     return actor, email or contact.email, locale, None

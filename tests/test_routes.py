@@ -81,7 +81,7 @@ def build(routed: bool) -> tuple[AsyncApp, list[str]]:
     async def only_marked(body: dict[str, Any]) -> bool:
         return "mark" in str(body.get("text", ""))
 
-    async def keep_out(next: Any, body: dict[str, Any]) -> None:  # noqa: A002 - Bolt's name
+    async def keep_out(next: Any, body: dict[str, Any]) -> None:
         if "out" not in str(body.get("text", "")):
             await next()
 
@@ -90,7 +90,7 @@ def build(routed: bool) -> tuple[AsyncApp, list[str]]:
             return BoltResponse(status=200, body=json.dumps({"text": "middleware said no"}))
         return None
 
-    async def refuse(next: Any, body: dict[str, Any]) -> BoltResponse | None:  # noqa: A002
+    async def refuse(next: Any, body: dict[str, Any]) -> BoltResponse | None:
         refusal = await say_no(body)
         if refusal is not None:
             return refusal
@@ -135,7 +135,11 @@ REQUESTS = [
     action("pick.x"),
     event("app_mention"),
     event("reaction_added"),
-    {"type": "view_submission", "view": {"type": "modal", "callback_id": "nobody"}, "user": {"id": "U1"}},
+    {
+        "type": "view_submission",
+        "view": {"type": "modal", "callback_id": "nobody"},
+        "user": {"id": "U1"},
+    },
 ]
 
 

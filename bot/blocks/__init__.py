@@ -7,6 +7,7 @@ from ``bot.render`` (escaped for Slack); builders never format user text themsel
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -23,6 +24,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.render import truncate
+
+TEXT_LIMIT = 3000  # characters of a message's text Slack takes
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -82,6 +85,19 @@ class Rendered:
 
     text: str
     blocks: tuple[dict[str, Any], ...]
+
+    @functools.cached_property
+    def ephemeral_json(self) -> str:
+        """The message as a private answer to a slash command, the body Bolt's
+        ``ack(text=, blocks=, response_type="ephemeral")`` would send: encoded once for
+        a message that is answered again and again (a remembered one)."""
+        body: dict[str, Any] = {
+            "text": truncate(self.text, TEXT_LIMIT),
+            "response_type": "ephemeral",
+        }
+        if self.blocks:
+            body["blocks"] = list(self.blocks)
+        return json.dumps(body)
 
 
 class Message(Protocol):

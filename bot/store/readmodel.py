@@ -163,14 +163,20 @@ def reference_read(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-async def remembered(key: Hashable, compute: Callable[[], Awaitable[R]]) -> R:
+async def remembered(
+    key: Hashable,
+    compute: Callable[[], Awaitable[R]],
+    *,
+    keep: Callable[[R], bool] | None = None,
+) -> R:
     """``compute()``, kept in the read model under ``key`` like the answers of the query
     functions: for a use case's result made of reference data alone (an EA card for one
     viewer on one day), whose reads would all be answered from memory anyway. Kept only
     for the version the transaction reads at, so exactly as fresh as those reads; a
     result that raises (a refusal) is never kept. ``key`` names the use case and every
     input, the viewer (actor) and the day included; one that cannot be hashed is
-    computed each time."""
+    computed each time. ``keep``: whether a computed value may be kept (False for one
+    that read something besides reference data)."""
     view = current_view.get()
     try:
         hash(key)
@@ -184,6 +190,6 @@ async def remembered(key: Hashable, compute: Callable[[], Awaitable[R]]) -> R:
         return cast(R, found)
     view.model.misses += 1
     value = await compute()
-    if view.usable:
+    if view.usable and (keep is None or keep(value)):
         view.model.put(key, value)
     return value
