@@ -144,17 +144,22 @@ async def _known(conn: AsyncConnection, person: Person) -> tuple[Identified | No
             if known.proof is not IdentityProof.EMAIL:
                 return await _with_org(conn, Identified(contact)), True
             # Trusted by email: only as long as the workspace is still theirs.
-            trusted, _lasting, read_channel = await _trusted(conn, person, contact)
-            if trusted:
-                return await _with_org(conn, Identified(contact)), not read_channel
-            return Identified(None, refusal="identity.not_your_workspace"), not read_channel
+            refusal = Identified(None, refusal="identity.not_your_workspace")
+            return await _by_email(conn, person, contact, otherwise=refusal)
     remembered = await directory_db.get_contact_by_slack_id(conn, user_id=person.user)
     if remembered is not None:
-        trusted, _lasting, read_channel = await _trusted(conn, person, remembered)
-        if trusted:
-            return await _with_org(conn, Identified(remembered)), not read_channel
-        return None, not read_channel
+        return await _by_email(conn, person, remembered, otherwise=None)
     return None, True
+
+
+async def _by_email(
+    conn: AsyncConnection, person: Person, contact: Contact, *, otherwise: Identified | None
+) -> tuple[Identified | None, bool]:
+    """``_known``'s answer for a person known by the email of ``contact``: the contact
+    where that email is trusted, else ``otherwise``."""
+    trusted, _lasting, read_channel = await _trusted(conn, person, contact)
+    found = await _with_org(conn, Identified(contact)) if trusted else otherwise
+    return found, not read_channel
 
 
 async def identify(
