@@ -178,24 +178,35 @@ _ARGUMENTS: dict[str, Argument] = {
     "say": lambda req, _resp, _listener: req.context.say,
     "respond": lambda req, _resp, _listener: req.context.respond,
 }
-# Names whose value Bolt builds in ways of its own: listeners naming one are called by
-# Bolt's own injection.
-_BOLT_ONLY = frozenset({"self", "cls", "args", "payload", "next", "next_", "error", "step"})
+# The other names Bolt's injection gives a value of its own (some built on first use, so
+# not in the context yet): listeners naming one are called through that injection.
+_BOLT_ONLY = frozenset(
+    {
+        *("self", "cls", "args", "payload", "next", "next_", "error", "step"),
+        *("complete", "fail", "set_status", "set_title", "set_suggested_prompts"),
+        *("get_thread_context", "save_thread_context", "say_stream"),
+    }
+)
 
 
 class _Route:
     """One listener as :class:`Routes` tries and calls it."""
 
-    def __init__(self, listener: AsyncListener, key: Key | None) -> None:
+    def __init__(self, listener: AsyncListener) -> None:
         self.listener = listener
-        self.key = key
         first = listener.matchers[0] if listener.matchers else None
-        # Tried for every request of the kind its first test reads (a pattern), or of
-        # any kind.
+        # Registered with a plain name: found by it in the table.
+        self.key: Key | None = (
+            (first.read, first.constraint)
+            if isinstance(first, BodyMatcher) and isinstance(first.constraint, str)
+            else None
+        )
+        # Otherwise tried for every request of the kind its first test reads (a
+        # pattern), or of any kind.
         self.kind = first.read if isinstance(first, BodyMatcher) else None
         # A plain name, then Bolt's own test of that name, which the table settles: no
         # test is left to run.
-        plain = key is not None and len(listener.matchers) == 2
+        plain = self.key is not None and len(listener.matchers) == 2
         self.matchers = () if plain else tuple(listener.matchers)
         names = getattr(listener, "arg_names", None)
         self.arguments: tuple[str, ...] | None = None
@@ -215,15 +226,16 @@ class _Route:
 
     async def call(self, req: AsyncBoltRequest, resp: BoltResponse) -> BoltResponse | None:
         listener = self.listener
-        if self.arguments is None:
-            return await listener.run_ack_function(request=req, response=resp)
-        custom = cast(AsyncCustomListener, listener)
         context = req.context
-        kwargs = {}
-        for name in self.arguments:
-            read = _ARGUMENTS.get(name)
-            kwargs[name] = read(req, resp, custom) if read is not None else context.get(name)
-        result = await custom.ack_function(**kwargs)
+        if self.arguments is None:
+            result = await listener.run_ack_function(request=req, response=resp)
+        else:
+            custom = cast(AsyncCustomListener, listener)
+            kwargs = {}
+            for name in self.arguments:
+                read = _ARGUMENTS.get(name)
+                kwargs[name] = read(req, resp, custom) if read is not None else context.get(name)
+            result = await custom.ack_function(**kwargs)
         if listener.auto_acknowledgement and context.ack.response is None:
             await context.ack()  # what Bolt's runner does after an event's listener
         return result
@@ -291,13 +303,6 @@ class Routes(AsyncListener):
         return await chosen.route.call(request, chosen.response)
 
 
-def _key_of(listener: AsyncListener) -> Key | None:
-    first = listener.matchers[0] if listener.matchers else None
-    if isinstance(first, BodyMatcher) and isinstance(first.constraint, str):
-        return first.read, first.constraint
-    return None
-
-
 def route(app: AsyncApp) -> None:
     """Put :class:`Routes` in place of the listeners registered so far (Bolt's list then
     holds it alone; listeners registered later go behind it, as they would have gone
@@ -308,4 +313,4 @@ def route(app: AsyncApp) -> None:
     while count < len(listeners) and not listeners[count].lazy_functions:
         count += 1
     if count:
-        listeners[:count] = [Routes([_Route(lst, _key_of(lst)) for lst in listeners[:count]])]
+        listeners[:count] = [Routes([_Route(listener) for listener in listeners[:count]])]
