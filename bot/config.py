@@ -51,8 +51,9 @@ class Settings:
     log_format: str = "text"
     # /healthz fails once a due outbox entry has waited this long (delivery is stuck).
     outbox_stuck_seconds: int = DEFAULT_OUTBOX_STUCK_SECONDS
-    # One log line per HTTP request (aiohttp's access log); off by default: it costs a
-    # formatted, written line on every request and says nothing the bot's own log omits.
+    # A log line for every request, those that went well too (the bot's request line,
+    # and aiohttp's line per HTTP request); off by default: it costs a formatted,
+    # written line on every request. Refused and failed requests are logged anyway.
     access_log: bool = False
     # Distributed app (OAuth): each workspace installs the bot through /slack/install and
     # its bot token comes from that installation, not from SLACK_BOT_TOKEN.

@@ -1,5 +1,6 @@
-"""What operators see of a running app: one log line and metrics per request, /healthz,
-/metrics, and the requests in flight that a shutdown waits for."""
+"""What operators see of a running app: metrics per request, a log line per request that
+was refused or failed (per request, when the access log is on), /healthz, /metrics, and
+the requests in flight that a shutdown waits for."""
 
 from __future__ import annotations
 
@@ -139,6 +140,11 @@ def _record(
         else:
             outcome = f"http_{response.status}"
     lifecycle.metrics.observe_request(command, outcome, seconds)
+    if outcome == OK and not lifecycle.services.settings.access_log:
+        # Requests that went well are logged only when asked for (SUPPORTBOT_ACCESS_LOG):
+        # a formatted, written line costs more than the bot's own work on a command
+        # answered from memory. /metrics counts them all.
+        return
     # Ids and names only: never the text typed, nor anything secret.
     log.info(
         "request",

@@ -4,6 +4,7 @@ entries (``supportbot outbox``), through the real app over HTTP where Slack is i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -221,9 +222,25 @@ async def test_the_oldest_due_age_is_reported(bot_app: BotUnderTest):
 # --------------------------------------------------------------------------- logs
 
 
-async def test_one_log_line_per_request_without_the_text(
+async def test_by_default_only_requests_that_did_not_go_well_are_logged(
     bot_app: BotUnderTest, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.INFO, logger="supportbot.requests")
+    await bot_app.command("/ticket", "new sev3 ea:411023871 datastore trouble", as_=ALICE)
+    await bot_app.command("/ticket", "show T-999", as_=ALICE)
+    lines = [r for r in caplog.records if r.name == "supportbot.requests"]
+    assert [(r.fields["command"], r.fields["outcome"]) for r in lines] == [  # type: ignore[attr-defined]
+        ("/ticket", "refused")
+    ]
+    _, text = await get(base(bot_app) + "/metrics")
+    counted = samples(text)
+    assert counted[("supportbot_requests_total", (("command", "/ticket"), ("outcome", "ok")))] == 1
+
+
+async def test_with_the_access_log_one_line_per_request_without_the_text(
+    bot_app: BotUnderTest, caplog: pytest.LogCaptureFixture
+):
+    bot_app.services.settings = dataclasses.replace(bot_app.services.settings, access_log=True)
     caplog.set_level(logging.INFO, logger="supportbot.requests")
     await bot_app.command(
         "/ticket", "new sev3 ea:411023871 confidential datastore trouble", as_=ALICE
