@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from conftest import NOW, backend
 from fakeslack import FakeSlack
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import event, func, select, text
+from sqlalchemy import String, event, func, select, text
 from ticket_fixtures import demo_actor
 
 from bot import tickets
@@ -98,10 +99,16 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
 ) -> None:
     batches = 0
 
-    @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
-    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _counted(statement: str) -> None:
         nonlocal batches
         batches += statement.startswith("INSERT INTO audit_entries")
+
+    @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
+    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        _counted(statement)
+
+    # SQLite writes the rows beside SQLAlchemy, in one trip per commit.
+    store.on_direct = lambda statements: [_counted(s) for s in statements]
 
     async def one(n: int) -> int:
         await audit_db.append(store, at=NOW, actor=f"u{n}@x.example", action="ea.view")
@@ -112,6 +119,38 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
     assert all(count >= 1 for count in seen)
     # the first entry goes alone, the others gather while it commits
     assert batches < 40
+
+
+async def test_appended_rows_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
+    """The group commit writes SQLite rows beside SQLAlchemy: what it stores must read
+    back, and compare in SQL, exactly like a row inserted through SQLAlchemy."""
+    at = dt.datetime(2026, 12, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
+    detail: dict[str, object] = {"why": "é ✓", "n": [1, 2], "none": None}
+    await audit_db.append(store, at=at, actor="a@x.example", action="ea.view", detail=detail)
+    async with store.write() as conn:
+        await audit_db.record(
+            conn, at=at, actor="a@x.example", action="ea.view", ea="411023871", detail=detail
+        )
+    await audit_db.append(store, at=at, actor=None, action="ea.view", ea="411023871")
+    async with store.read() as conn:
+        rows = list((await conn.execute(select(t.audit_entries).order_by("id"))).mappings())
+        raw = list(
+            (
+                await conn.execute(
+                    select(
+                        t.audit_entries.c.at.cast(String), t.audit_entries.c.detail.cast(String)
+                    ).order_by(t.audit_entries.c.id)
+                )
+            ).all()
+        )
+        since = select(func.count()).where(t.audit_entries.c.at >= at)
+        assert (await conn.execute(since)).scalar_one() == 3
+    assert [(r["at"], r["actor"], r["ea"], r["detail"]) for r in rows] == [
+        (at, "a@x.example", None, detail),
+        (at, "a@x.example", "411023871", detail),
+        (at, None, "411023871", {}),
+    ]
+    assert raw[0] == raw[1]  # the same text in the database, whichever way it came
 
 
 async def test_a_failed_group_commit_reaches_every_waiter(store: Store) -> None:

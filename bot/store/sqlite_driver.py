@@ -87,6 +87,20 @@ def _execute(
         cursor.close()
 
 
+def insert_and_commit(
+    raw: sqlite3.Connection, batches: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
+) -> None:
+    """A write transaction of its own: each batch's rows inserted, then committed."""
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in batches:
+            raw.executemany(sql, rows)
+    except BaseException:
+        raw.rollback()
+        raise
+    raw.commit()
+
+
 class OneTripConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements each take one trip to its thread."""
 
