@@ -85,6 +85,8 @@ def build_app(
         raise_error_for_unhandled_request=False,
         **oauth,
     )
+    # One token for every request: each team's Web API client is built once.
+    app.share_clients = not oauth
     lifecycle.attach(app, services)  # counts and logs every request, even those refused
     app.use(guard.ReplayGuard())  # first of our middleware: replays and repeated deliveries
     middleware.register(app, services)

@@ -91,7 +91,34 @@ class ObservedApp(AsyncApp):
     """The Bolt app, each dispatch counted in flight (or turned away while the process
     shuts down), then logged and measured once acknowledged. Bolt's middleware cannot
     wrap the rest of the chain, and both transports (HTTP, Socket Mode) go through
-    ``async_dispatch``, so this is where a request begins and ends."""
+    ``async_dispatch``, so this is where a request begins and ends.
+
+    ``share_clients`` (one workspace, one bot token): the Web API client of a request is
+    kept per team instead of built for each request (see ``_init_context``)."""
+
+    share_clients = False
+    _SHARED_CLIENTS_MAX = 64  # teams (an Enterprise Grid may have several); then per request
+
+    def _init_context(self, req: AsyncBoltRequest) -> None:
+        """Bolt builds a new ``AsyncWebClient`` for every request, so that a listener may
+        change its token without touching other requests'; building one costs about as
+        much as the rest of a cached answer. With a single bot token nothing changes it
+        (no installation to authorize with), except the token of a workflow function
+        run, which still gets a client of its own."""
+        if not self.share_clients or req.context.function_bot_access_token is not None:
+            super()._init_context(req)
+            return
+        shared: dict[str | None, tuple[Any, Any]] = self.__dict__.setdefault("_shared_clients", {})
+        team = req.context.team_id
+        kept = shared.get(team)
+        if kept is None:
+            super()._init_context(req)
+            if len(shared) < self._SHARED_CLIENTS_MAX:
+                shared[team] = (req.context["logger"], req.context["client"])
+            return
+        req.context["logger"], req.context["client"] = kept
+        req.context["token"] = self._token
+        req.context["listener_runner"] = self.listener_runner
 
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         state = _LIFECYCLES.get(self)

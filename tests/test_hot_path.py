@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import NOW, backend
 from fakeslack import FakeSlack
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import String, event, func, select, text
 from ticket_fixtures import demo_actor
@@ -34,6 +36,7 @@ from bot.store import tables as t
 from bot.store.sqlite_driver import OneTripConnection
 from handlers.app import build_app, web_api_client
 from handlers.dispatch import BodyMatcher, Routes
+from handlers.lifecycle import ObservedApp
 from handlers.services import Services
 
 ALICE = "alice.martin@acme.example"
@@ -289,3 +292,53 @@ async def test_web_api_calls_share_one_connection_until_shutdown() -> None:
         assert len(fake.calls_to("chat.postMessage")) == 3
         assert len(connections) == 1 and None not in connections
         fake.assert_no_errors()
+
+
+def _command_request(team: str) -> AsyncBoltRequest:
+    body = f"command=%2Fea&text=411023871&team_id={team}&user_id=U1&channel_id=C1&trigger_id=1.2"
+    return AsyncBoltRequest(
+        body=body, headers={"content-type": ["application/x-www-form-urlencoded"]}
+    )
+
+
+def _function_run(team: str) -> AsyncBoltRequest:
+    body = {
+        "type": "event_callback",
+        "team_id": team,
+        "event": {
+            "type": "function_executed",
+            "function_execution_id": "Fx1",
+            "bot_access_token": "xwfp-run",
+            "inputs": {},
+            "function": {"callback_id": "step"},
+        },
+        "event_id": "Ev1",
+    }
+    return AsyncBoltRequest(body=json.dumps(body), headers={"content-type": ["application/json"]})
+
+
+def test_one_token_means_one_web_api_client_per_team() -> None:
+    client = AsyncWebClient(token="xoxb-one")
+    app = ObservedApp(client=client, signing_secret="", request_verification_enabled=False)
+    app.share_clients = True
+    first, again, other = _command_request("T1"), _command_request("T1"), _command_request("T2")
+    for req in (first, again, other):
+        app._init_context(req)
+    assert again.context.client is first.context.client
+    assert again.context.client.token == "xoxb-one"
+    assert again.context.client.default_params["team_id"] == "T1"
+    assert other.context.client is not first.context.client
+    assert other.context.client.default_params["team_id"] == "T2"
+    assert again.context.logger is first.context.logger
+    assert again.context.token == "xoxb-one"
+    assert again.context.listener_runner is app.listener_runner
+    # A workflow function run gets a client of its own: its token replaces the bot's.
+    run = _function_run("T1")
+    app._init_context(run)
+    assert run.context.function_bot_access_token == "xwfp-run"
+    assert run.context.client is not first.context.client
+    # Bolt's own behaviour when tokens differ per request (OAuth): a client each time.
+    app.share_clients = False
+    fresh = _command_request("T1")
+    app._init_context(fresh)
+    assert fresh.context.client is not first.context.client
