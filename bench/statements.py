@@ -71,10 +71,11 @@ class StatementCounter:
                 self._open.add(id(conn))
                 self.transactions += 1
 
-        def _direct(statements: Any) -> None:
-            # A transaction run beside SQLAlchemy (the SQLite version probe, appended
-            # audit rows): its statements, in the order they ran.
-            self.transactions += 1
+        def _direct(statements: Any, *, transaction: bool) -> None:
+            # Statements run beside SQLAlchemy (the SQLite version probe, appended audit
+            # rows, each in a transaction of its own; rows a transaction inserted with
+            # insert_later), in the order they ran.
+            self.transactions += transaction
             for statement in statements:
                 self.statements += 1
                 self.texts.append(" ".join(statement.split())[:160])

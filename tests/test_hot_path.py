@@ -33,6 +33,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import tables as t
+from bot.store import tickets as tickets_db
 from bot.store.sqlite_driver import OneTripConnection
 from handlers.app import build_app, web_api_client
 from handlers.dispatch import BodyMatcher, Routes
@@ -111,7 +112,7 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
         _counted(statement)
 
     # SQLite writes the rows beside SQLAlchemy, in one trip per commit.
-    store.on_direct = lambda statements: [_counted(s) for s in statements]
+    store.on_direct = lambda statements, **_: [_counted(s) for s in statements]
 
     async def one(n: int) -> int:
         await audit_db.append(store, at=NOW, actor=f"u{n}@x.example", action="ea.view")
@@ -342,3 +343,40 @@ def test_one_token_means_one_web_api_client_per_team() -> None:
     fresh = _command_request("T1")
     app._init_context(fresh)
     assert fresh.context.client is not first.context.client
+
+
+async def test_rows_inserted_later_are_seen_by_the_next_statement_and_committed(
+    store: Store,
+) -> None:
+    async with store.write() as conn:
+        await audit_db.record(conn, at=NOW, actor="a@x.example", action="first")
+        count = select(func.count()).select_from(t.audit_entries)
+        assert (await conn.execute(count)).scalar_one() == 1  # travelled with the SELECT
+        await audit_db.record(conn, at=NOW, actor="a@x.example", action="second")
+    # the second one with the COMMIT
+    assert await audit_count(store) == 2
+    # a transaction that runs nothing else still commits its rows
+    async with store.write(reference=False) as conn:
+        await audit_db.record(conn, at=NOW, actor="a@x.example", action="alone")
+    assert await audit_count(store) == 3
+
+
+async def test_rows_inserted_later_go_with_a_rollback_or_a_failure(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.write() as conn:
+            await audit_db.record(conn, at=NOW, actor="a@x.example", action="undone")
+            raise RuntimeError("the use case fails after its audit entry")
+    assert await audit_count(store) == 0
+    # A row that cannot be stored (its ticket does not exist) fails the transaction,
+    # at the latest at its commit, and takes the transaction's other rows with it.
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        async with store.write() as conn:
+            await audit_db.record(conn, at=NOW, actor="a@x.example", action="kept?")
+            await tickets_db.add_event(
+                conn, ticket_id=987654, at=NOW, actor="a@x.example", kind="opened"
+            )
+    assert await audit_count(store) == 0
+    # and the connection is clean for the next transaction
+    async with store.write() as conn:
+        await audit_db.record(conn, at=NOW, actor="a@x.example", action="after")
+    assert await audit_count(store) == 1

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import AuditEntry
 from bot.store import tables as t
-from bot.store.engine import Store
+from bot.store.engine import Store, insert_later
 
 
 async def record(
@@ -23,8 +23,11 @@ async def record(
     ticket_id: int | None = None,
     detail: dict[str, object] | None = None,
 ) -> None:
-    await conn.execute(
-        _INSERT,
+    """Record an entry in the transaction of ``conn`` (sent with its next statement or
+    its commit: nothing reads it back in the same transaction without one)."""
+    await insert_later(
+        conn,
+        t.audit_entries,
         {
             "at": at,
             "actor": actor,
@@ -34,9 +37,6 @@ async def record(
             "detail": detail or {},
         },
     )
-
-
-_INSERT = insert(t.audit_entries)  # built once (see bot.store.prepared)
 
 
 async def append(

@@ -103,12 +103,10 @@ class Store:
         self._listener: _Listener | None = None
         self._group_commit: _GroupCommit | None = None
         self._probe: sqlite3.Connection | None = None  # SQLite: reads the version row
-        # SQLite: INSERT text and bind processors per (table, columns) for the rows
-        # appended beside SQLAlchemy (``_append_directly``).
-        self._direct_inserts: dict[tuple[Table, tuple[str, ...]], _DirectInsert] = {}
-        # Called with the statements of each transaction run beside SQLAlchemy (the
-        # version probe, appended rows): the benchmarks count them.
-        self.on_direct: Callable[[Sequence[str]], None] | None = None
+        # Called with the statements run beside SQLAlchemy: the version probe and the
+        # appended rows (``transaction=True``: in a transaction of their own), the rows a
+        # transaction inserted with ``insert_later`` (False). The benchmarks count them.
+        self.on_direct: Callable[..., None] | None = None
         # Called after a commit that added outbox entries (and, on PostgreSQL, when
         # another instance did): the outbox worker wakes up instead of polling.
         self.outbox_waiters: set[Callable[[], None]] = set()
@@ -187,6 +185,9 @@ class Store:
                 # WAL + NORMAL: a committed transaction survives a crash of the process.
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            driver = getattr(dbapi_connection, "driver_connection", None)
+            if isinstance(driver, sqlite_driver.OneTripConnection):
+                driver.observer = self._deferred_statements
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -247,23 +248,18 @@ class Store:
             for row in rows:
                 by_columns.setdefault(tuple(row), []).append(row)
             for columns, same in by_columns.items():
-                direct = self._direct_insert(table, columns)
+                direct = _direct_insert(table, columns, self.engine.dialect)
                 batches.append((direct.sql, [direct.parameters(row) for row in same]))
         async with self._sqlite_writer(), self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert isinstance(raw, sqlite_driver.OneTripConnection)
             await raw.run(sqlite_driver.insert_and_commit, batches)
         if self.on_direct is not None:
-            self.on_direct(tuple(sql for sql, _ in batches))
+            self.on_direct(tuple(sql for sql, _ in batches), transaction=True)
 
-    def _direct_insert(self, table: Table, columns: tuple[str, ...]) -> _DirectInsert:
-        key = (table, columns)
-        found = self._direct_inserts.get(key)
-        if found is None:
-            found = self._direct_inserts[key] = _DirectInsert.build(
-                table, columns, self.engine.dialect
-            )
-        return found
+    def _deferred_statements(self, statements: Sequence[str]) -> None:
+        if self.on_direct is not None:
+            self.on_direct(statements, transaction=False)
 
     @asynccontextmanager
     async def _transaction(
@@ -360,7 +356,7 @@ class Store:
                 self._probe = probe
             row = self._probe.execute(PROBE_SQL).fetchone()
             if self.on_direct is not None:
-                self.on_direct((PROBE_SQL,))
+                self.on_direct((PROBE_SQL,), transaction=True)
         except sqlite3.Error:
             self._close_probe()
             return None
@@ -501,28 +497,86 @@ class _LazyConnection(AsyncConnection):
         return self.engine.dialect
 
 
+async def insert_later(conn: AsyncConnection, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row``, a row of the transaction's that nothing reads back in it.
+
+    On SQLite it travels with the transaction's next statement or its COMMIT, converted
+    by SQLAlchemy's own bind processors (``OneTripConnection.defer``): no trip to the
+    driver's thread, no statement compiled. Elsewhere it is inserted at once."""
+    driver = _one_trip_driver(conn)
+    direct = None
+    if driver is not None:
+        with contextlib.suppress(ValueError):  # (a default to fill in: SQLAlchemy's job)
+            direct = _direct_insert(table, tuple(row), conn.dialect)
+    if driver is None or direct is None:
+        stmt = _INSERTS.get(table)
+        if stmt is None:
+            stmt = _INSERTS[table] = insert(table)
+        await conn.execute(stmt, row)
+        return
+    driver.defer(direct.sql, direct.parameters(row))
+    view = current_view.get()
+    if view is not None:
+        if table.name in _REFERENCE:
+            view.wrote_reference = True
+        elif table.name == t.outbox.name:
+            view.wrote_outbox = True
+
+
+def _one_trip_driver(conn: AsyncConnection) -> sqlite_driver.OneTripConnection | None:
+    """The SQLite driver connection under ``conn``, once its transaction has begun."""
+    sync = conn.sync_connection
+    if sync is None or not sync.in_transaction():
+        return None
+    driver = sync.connection.driver_connection
+    return driver if isinstance(driver, sqlite_driver.OneTripConnection) else None
+
+
+_INSERTS: dict[Table, Insert] = {}  # built once (see bot.store.prepared)
+_DIRECT_INSERTS: dict[tuple[str, Table, tuple[str, ...]], _DirectInsert] = {}
+
+
+def _direct_insert(table: Table, columns: tuple[str, ...], dialect: Any) -> _DirectInsert:
+    key = (dialect.name, table, columns)
+    found = _DIRECT_INSERTS.get(key)
+    if found is None:
+        found = _DIRECT_INSERTS[key] = _DirectInsert.build(table, columns, dialect)
+    return found
+
+
 class _DirectInsert:
     """An INSERT of some columns of a table in the driver's own terms: its text (qmark
-    style) and, per column, the bind processor SQLAlchemy applies to its values."""
+    style, compiled by SQLAlchemy) and, per column in its order, the bind processor
+    SQLAlchemy applies to the column's values."""
 
-    def __init__(self, sql: str, processors: tuple[Callable[[Any], Any] | None, ...]) -> None:
+    def __init__(
+        self,
+        sql: str,
+        columns: tuple[str, ...],
+        processors: tuple[Callable[[Any], Any] | None, ...],
+    ) -> None:
         self.sql = sql
+        self.columns = columns
         self.processors = processors
 
     @classmethod
     def build(cls, table: Table, columns: tuple[str, ...], dialect: Any) -> _DirectInsert:
+        """ValueError when the row's columns are not the statement's: a name that is not
+        a column, or a column default SQLAlchemy would have to fill in."""
         compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-        if tuple(compiled.positiontup or ()) != columns:
-            raise ValueError(f"not columns of {table.name}: {columns}")
+        order = tuple(compiled.positiontup or ())
+        if sorted(order) != sorted(columns):
+            raise ValueError(f"not insertable directly into {table.name}: {columns}")
         return cls(
             compiled.string,
-            tuple(table.c[c].type._cached_bind_processor(dialect) for c in columns),
+            order,
+            tuple(table.c[c].type._cached_bind_processor(dialect) for c in order),
         )
 
     def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row.values(), self.processors, strict=True)
+            row[column] if process is None else process(row[column])
+            for column, process in zip(self.columns, self.processors, strict=True)
         )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store import prepared
 from bot.store import tables as t
+from bot.store.engine import insert_later
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
@@ -60,6 +61,9 @@ async def enqueue(
         "attempts": 0,
         "status": PENDING,
     }
+    if dedupe_key is None:
+        await insert_later(conn, t.outbox, values)  # no key, no conflict: always owed
+        return True
     result = await conn.execute(prepared.once(conn, "enqueue", _enqueue), values)
     return bool(result.rowcount)
 

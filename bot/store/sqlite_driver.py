@@ -109,19 +109,33 @@ class OneTripConnection(aiosqlite.Connection):
         self._thread.daemon = True  # never keep the interpreter alive at exit
         self._pending_begin: str | None = None
         self._in_transaction = False
+        self._deferred: list[tuple[str, tuple[Any, ...]]] = []
+        # Told the text of the deferred statements as they leave (the store counts them).
+        self.observer: Callable[[Sequence[str]], None] | None = None
 
     def begin_later(self, statement: str) -> None:
         """``BEGIN …`` is sent with the next statement, not on its own."""
         self._pending_begin = statement
 
+    def defer(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        """Run ``sql`` (an INSERT whose result nobody reads) just before the next
+        statement of this transaction, in the same trip, or with its COMMIT. Should it
+        fail, that statement or the COMMIT fails, and the transaction rolls back."""
+        self._deferred.append((sql, parameters))
+
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         begin, self._pending_begin = self._pending_begin, None
+        deferred, self._deferred = self._deferred, []
+        if deferred and self.observer is not None:
+            self.observer([sql for sql, _ in deferred])
 
         def call() -> Any:
             raw = self._conn
             try:
                 if begin is not None:
                     raw.execute(begin)
+                for sql, parameters in deferred:
+                    raw.execute(sql, parameters)
                 return fn(raw, *args)
             finally:
                 self._in_transaction = raw.in_transaction
@@ -132,6 +146,9 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self)
 
     async def commit(self) -> None:
+        if self._deferred:
+            await self.run(lambda raw: raw.commit())  # BEGIN, the rows, COMMIT: one trip
+            return
         if self._pending_begin is not None:
             self._pending_begin = None  # the transaction never started: nothing to commit
             return
@@ -139,6 +156,7 @@ class OneTripConnection(aiosqlite.Connection):
             await self.run(lambda raw: raw.commit())
 
     async def rollback(self) -> None:
+        self._deferred = []
         if self._pending_begin is not None:
             self._pending_begin = None
             return

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import OPEN_STATUSES, Queue, Status, Ticket, TicketClock, TicketEvent, Tier
 from bot.store import prepared
 from bot.store import tables as t
+from bot.store.engine import insert_later
 from bot.store.readmodel import current_view
 
 TICKET_FIELDS = (
@@ -167,7 +168,6 @@ def _insert_ticket(dialect: str) -> Any:
 
 
 _INSERT_CLOCK = insert(t.ticket_clocks).returning(*t.ticket_clocks.c)
-_INSERT_EVENT = insert(t.ticket_events)
 
 
 def _written() -> dict[int, Ticket] | None:
@@ -390,8 +390,9 @@ async def add_event(
     kind: str,
     data: dict[str, object] | None = None,
 ) -> None:
-    await conn.execute(
-        _INSERT_EVENT,
+    await insert_later(
+        conn,
+        t.ticket_events,
         {"ticket_id": ticket_id, "at": at, "actor": actor, "kind": kind, "data": data or {}},
     )
 
