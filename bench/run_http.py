@@ -1,10 +1,13 @@
 """Slash commands over HTTP: the product against a bare Bolt app, same machine, same run.
 
 Each server runs in a process of its own (the load generator's CPU stays out of its
-event loop), one app at a time, served the same way (``handlers.app.web_app``), with
-signature verification on. The product runs as ``supportbot serve`` does, with its
-outbox worker and reminder scanner, on a fresh database loaded with ``data/demo.yml``,
-talking to a fake Slack Web API (``bench/fakeapi.py``). With ``--instances N`` each app
+event loop), served the same way (``handlers.app.web_app``), with signature
+verification on. Both apps run side by side and are measured in turns, one app and
+command at a time: the bare app, then each command, round after round (``--rounds``),
+each figure pooled over its turns. What else the machine does then weighs on the
+baseline and on the product alike, instead of on whichever ran when it happened. The
+product runs as ``supportbot serve`` does, with its outbox worker and reminder scanner,
+on a fresh database loaded with ``data/demo.yml``, talking to a fake Slack Web API (``bench/fakeapi.py``). With ``--instances N`` each app
 runs as N processes (the product's on one database) and requests go to each in turn.
 
 Targets: ``/faq``, ``/ea`` and ``/entitlements`` at >= 0.5x the bare app's throughput
@@ -19,8 +22,8 @@ use case behind it. The table also shows the servers' CPU time per request (from
 ``/proc``), the figure that varies least when other work shares the machine, and each
 median and p99 as a ratio to the bare app's.
 
-    python bench/run_http.py            # 3 s warm-up, 20 s per command
-    python bench/run_http.py --quick    # 1 s warm-up, 3 s per command
+    python bench/run_http.py            # 3 s warm-up, 20 s per command in 4 turns
+    python bench/run_http.py --quick    # 1 s warm-up, 3 s per command in 3 turns
     python bench/run_http.py --database postgres --instances 2
 """
 
@@ -395,6 +398,28 @@ async def measure(
     return result, (after - before) * 1000 / requests
 
 
+def pooled(parts: Sequence[tuple[LoadResult, float | None]]) -> tuple[LoadResult, float | None]:
+    """The windows of one app and command measured in turns, as one measurement."""
+    result = LoadResult()
+    cpu_ms = 0.0
+    known = True
+    for part, cpu in parts:
+        result.latencies.extend(part.latencies)
+        result.errors += part.errors
+        result.elapsed += part.elapsed
+        result.acks.extend(part.acks)
+        result.error_samples.extend(part.error_samples[: max(0, 3 - len(result.error_samples))])
+        requests = part.ok + part.errors
+        result.client_cpu_ms += part.client_cpu_ms * requests
+        if cpu is None:
+            known = False
+        else:
+            cpu_ms += cpu * requests
+    total = result.ok + result.errors
+    result.client_cpu_ms /= max(total, 1)
+    return result, (cpu_ms / total if known and total else None)
+
+
 def table(rows: list[Row]) -> str:
     header = (
         f"{'command':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
@@ -444,25 +469,12 @@ async def run(args: argparse.Namespace) -> int:
         response_base = f"{fake.base}/response"
         plan = scenarios()
 
-        # The baseline: the same request bodies, answered with a bare ack.
+        # The baseline: the same request bodies, answered with a bare ack. Both apps run
+        # side by side and are measured in turns (bare, then each command, round after
+        # round), so that a change in what else the machine does weighs on both alike.
         bare_env = {**env, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": api_url}
         bare_specs = tuple(s for sc in plan for s in sc.specs)
         bares = start_instances("bare", ["-m", "bench.bare_app"], bare_env, workdir, args.instances)
-        with running(bares):
-            for server in bares:
-                await wait_ready(server, "/healthz")
-            baseline, bare_cpu = await measure(
-                bares,
-                bare_specs,
-                concurrency=args.concurrency,
-                warmup=warmup,
-                duration=duration,
-                expect=lambda text: text == "ok",
-                response_url_base=response_base,
-            )
-        rows.append(Row("bare Bolt (ack only)", baseline, bare_cpu))
-        print(f"bare: {baseline.summary()}", flush=True)
-
         async with fresh_database(args.database, workdir, args.postgres_url) as db_url:
             product_env = {
                 **env,
@@ -475,22 +487,44 @@ async def run(args: argparse.Namespace) -> int:
                 "product", ["-m", "bot.cli", "serve"], product_env, workdir, args.instances
             )
             acks: list[str] = []
-            with running(products):
-                for server in products:
+            with running(bares), running(products):
+                for server in (*bares, *products):
                     await wait_ready(server, "/healthz")
-                for scenario in plan:
-                    is_ticket = scenario.name.startswith("/ticket")
-                    result, cpu = await measure(
-                        products,
-                        scenario.specs,
-                        concurrency=args.concurrency,
-                        warmup=warmup,
-                        duration=duration,
-                        expect=scenario.expect,
-                        keep_acks=is_ticket,
-                        response_url_base=response_base,
+                rounds = max(1, args.rounds or (3 if args.quick else 4))
+                window = duration / rounds
+                measured: dict[str, list[tuple[LoadResult, float | None]]] = {}
+                for number in range(rounds):
+                    first = number == 0
+                    measured.setdefault("bare", []).append(
+                        await measure(
+                            bares,
+                            bare_specs,
+                            concurrency=args.concurrency,
+                            warmup=warmup if first else 0.2,
+                            duration=window,
+                            expect=lambda text: text == "ok",
+                            response_url_base=response_base,
+                        )
                     )
-                    if is_ticket:
+                    for scenario in plan:
+                        measured.setdefault(scenario.name, []).append(
+                            await measure(
+                                products,
+                                scenario.specs,
+                                concurrency=args.concurrency,
+                                warmup=warmup if first else 0.2,
+                                duration=window,
+                                expect=scenario.expect,
+                                keep_acks=scenario.name.startswith("/ticket"),
+                                response_url_base=response_base,
+                            )
+                        )
+                baseline, bare_cpu = pooled(measured["bare"])
+                rows.append(Row("bare Bolt (ack only)", baseline, bare_cpu))
+                print(f"bare: {baseline.summary()}", flush=True)
+                for scenario in plan:
+                    result, cpu = pooled(measured[scenario.name])
+                    if scenario.name.startswith("/ticket"):
                         acks = result.acks
                     row = Row(
                         scenario.name,
@@ -529,7 +563,8 @@ async def run(args: argparse.Namespace) -> int:
         print()
         print(
             f"database {args.database}, {args.instances} instance(s) of each app, "
-            f"{args.concurrency} concurrent clients, {duration:g} s per command"
+            f"{args.concurrency} concurrent clients, {duration:g} s per command "
+            f"in {max(1, args.rounds or (3 if args.quick else 4))} turns"
         )
         print(table(rows))
         print()
@@ -703,6 +738,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=20,
         help="tickets opened one at a time on the idle bot to time their queue posts",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="turns in which the bare app and each command are measured (4, quick 3); "
+        "each turn takes duration / rounds seconds of each",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
