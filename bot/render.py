@@ -75,7 +75,6 @@ DEFAULT_LOCALE = "en"
 TEMPLATES_DIR = resources.templates_dir()
 
 ELLIPSIS = "…"
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # Slack user ids (U…, or W… on Enterprise Grid): upper-case letters and digits.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
@@ -92,7 +91,11 @@ def slack_escape(value: object) -> str:
     """
     if isinstance(value, Markup):
         return str(value)
-    return str(value).translate(_ESCAPES)
+    text = str(value)
+    # Most texts hold none of the three: a scan is much cheaper than a translation.
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def truncate(text: str, limit: int) -> str:
@@ -213,7 +216,16 @@ def t(key: str, locale: str, /, **context: object) -> str:
     """The UI message ``key`` ("group.name") in ``locale``; see the module docstring."""
     if locale not in LOCALES:
         locale = DEFAULT_LOCALE
+    if not context:
+        return _fixed_text(key, locale)
     macro = _lookup(key, locale)
     if not macro.catch_kwargs:
         context = {k: v for k, v in context.items() if k in macro.arguments}
     return str(macro(**context)).strip()
+
+
+@cache
+def _fixed_text(key: str, locale: str) -> str:
+    """A message without parameters (button labels, usage lines) renders the same every
+    time: once per process."""
+    return str(_lookup(key, locale)()).strip()

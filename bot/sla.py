@@ -240,6 +240,8 @@ class Calendar:
             day += _ONE_DAY
 
 
+# Every clock shown or started walks the same few days' opening and closing instants.
+@lru_cache(maxsize=8192)
 def _local_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
     """The UTC instant at which the wall clock of ``tz`` first reads ``day`` + ``minute``.
 

@@ -185,6 +185,8 @@ class _Cache:
         self._contacts: dict[str, Contact | None] = {}
         self._overrides: dict[str, dict[tuple[str, int], int]] = {}
         self._shows_keys: dict[tuple[str, str], bool] = {}
+        # The queue's card and the answer's show the same clocks at the same instant.
+        self._clock_views: dict[tuple[TicketClock, sla.Calendar, dt.datetime], ClockView] = {}
 
     async def org(self, org_id: str) -> Organization | None:
         if org_id not in self._orgs:
@@ -267,7 +269,7 @@ class _Cache:
         views = []
         for tier in (Tier.PARTNER, Tier.VENDOR):
             if tier in latest and lens.tier(tier) is tier:
-                views.append(_clock_view(latest[tier], await self.calendar(tier, ticket), now))
+                views.append(self._clock_view(latest[tier], await self.calendar(tier, ticket), now))
         history: tuple[TicketEvent, ...] = ()
         if events:
             history = await self._events(ticket, lens)
@@ -300,6 +302,13 @@ class _Cache:
             events=history,
             show_vendor=not lens.hide_vendor,
         )
+
+    def _clock_view(self, clock: TicketClock, cal: sla.Calendar, now: dt.datetime) -> ClockView:
+        key = (clock, cal, now)
+        view = self._clock_views.get(key)
+        if view is None:
+            view = self._clock_views[key] = _clock_view(clock, cal, now)
+        return view
 
     async def _partner_shows_keys(self, viewer: Actor, ea: str, today: dt.date) -> bool:
         key = (viewer.email, ea)
