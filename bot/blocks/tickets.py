@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
@@ -73,6 +74,8 @@ class TicketIds(StrEnum):
 CHECKLIST_ITEMS = ("reproduced", "known_issues", "logs")
 
 
+# A ticket's card and its queue message show the same few instants, again and again.
+@lru_cache(maxsize=4096)
 def slack_date(at: dt.datetime) -> Markup:
     """An instant Slack shows in each reader's own timezone, with a UTC fallback."""
     fallback = at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
