@@ -55,6 +55,9 @@ class LoadResult:
     elapsed: float = 0.0
     acks: list[str] = field(default_factory=list)  # ack texts, when asked to keep them
     client_cpu_ms: float = 0.0  # the generator's CPU per request (set by bench/run_http.py)
+    # Seconds after the load until what it left in the outbox was delivered (included in
+    # ``elapsed``; set by bench/run_http.py).
+    delivery: float = 0.0
     error_samples: list[str] = field(default_factory=list)
 
     @property

@@ -138,6 +138,13 @@ def command_table(http: dict[str, Any] | None, counts: dict[str, Any] | None) ->
     latency = http.get("queue_post_latency_ms") or {}
     tickets = http.get("tickets") or {}
     lines.append("")
+    for row in http.get("rows", []):
+        if row.get("delivery_seconds", 0) >= 0.01:
+            lines.append(
+                f"{row['command']}: its queue posts were delivered "
+                f"{row['delivery_seconds']:.2f} s after its load ended, counted in its "
+                f"req/s (of {row['elapsed_seconds']:.2f} s in all) and in its CPU per request."
+            )
     if latency:
         lines.append(
             f"Queue post of a new ticket on an idle bot: p50 {latency['p50']} ms, p99 "

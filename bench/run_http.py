@@ -20,7 +20,10 @@ from each ack to its queue post reaching the fake Slack (p50 <= 10 ms).
 ``/supportbot whoami`` is measured too, for reference only: the product's cost with no
 use case behind it. The table also shows the servers' CPU time per request (from
 ``/proc``), the figure that varies least when other work shares the machine, and each
-median and p99 as a ratio to the bare app's.
+median and p99 as a ratio to the bare app's. What a command leaves in the outbox (a
+ticket's queue post) is its own cost: its turn ends when all of it is delivered, that
+time counted in its req/s and that work in its CPU per request, never in the next
+command's turn.
 
     python bench/run_http.py            # 3 s warm-up, 20 s per command in 4 turns
     python bench/run_http.py --quick    # 1 s warm-up, 3 s per command in 3 turns
@@ -319,6 +322,43 @@ async def drain_after_restart(
             await asyncio.sleep(1.0)
 
 
+class OutboxWatch:
+    """How much of the product's outbox is due and not yet delivered, read from the
+    database through a store of its own (in this process, not in a server's)."""
+
+    def __init__(self, url: str) -> None:
+        from bot.store import Store
+
+        self.store = Store(url)
+
+    async def due(self) -> int:
+        import datetime as dt
+
+        from sqlalchemy import func, select
+
+        from bot.store import tables
+
+        query = (
+            select(func.count())
+            .select_from(tables.outbox)
+            .where(tables.outbox.c.status == "pending")
+            .where(tables.outbox.c.next_attempt_at <= dt.datetime.now(dt.UTC))
+        )
+        async with self.store.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def drained(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until nothing due is left to deliver (at most ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not await self.due():
+                return
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        await self.store.dispose()
+
+
 async def fake_stats(base: str) -> dict[str, int]:
     async with aiohttp.ClientSession() as session, session.get(f"{base}/stats") as response:
         return dict(await response.json())
@@ -374,8 +414,14 @@ async def measure(
     expect: Callable[[str], bool],
     keep_acks: bool = False,
     response_url_base: str,
+    outbox: OutboxWatch | None = None,
 ) -> tuple[LoadResult, float | None]:
-    """Warm up, then measure; returns the result and the servers' CPU ms per request."""
+    """Warm up, then measure; returns the result and the servers' CPU ms per request.
+
+    With ``outbox``, what the requests left to deliver belongs to them: the warm-up's is
+    delivered before the measurement starts, the measurement's before it ends (its time
+    counts in the throughput, its CPU in the CPU per request), so that no command's
+    notifications are delivered, and paid for, in another command's turn."""
     urls = [server.events_url for server in servers]
     common: dict[str, Any] = {
         "concurrency": concurrency,
@@ -383,11 +429,18 @@ async def measure(
         "response_url_base": response_url_base,
     }
     await run_load(urls, SIGNING_SECRET, specs, duration=warmup, **common)
+    if outbox is not None:
+        await outbox.drained()
     before = cpu_seconds(servers)
     client_before = time.process_time()
     result = await run_load(
         urls, SIGNING_SECRET, specs, duration=duration, keep_acks=keep_acks, **common
     )
+    if outbox is not None:
+        began = time.monotonic()
+        await outbox.drained()
+        result.delivery = time.monotonic() - began
+        result.elapsed += result.delivery
     after = cpu_seconds(servers)
     requests = result.ok + result.errors
     # The load generator's own CPU per request: it shares the machine, and parsing a
@@ -407,6 +460,7 @@ def pooled(parts: Sequence[tuple[LoadResult, float | None]]) -> tuple[LoadResult
         result.latencies.extend(part.latencies)
         result.errors += part.errors
         result.elapsed += part.elapsed
+        result.delivery += part.delivery
         result.acks.extend(part.acks)
         result.error_samples.extend(part.error_samples[: max(0, 3 - len(result.error_samples))])
         requests = part.ok + part.errors
@@ -418,6 +472,14 @@ def pooled(parts: Sequence[tuple[LoadResult, float | None]]) -> tuple[LoadResult
     total = result.ok + result.errors
     result.client_cpu_ms /= max(total, 1)
     return result, (cpu_ms / total if known and total else None)
+
+
+def delivery_note(row: Row) -> str:
+    r = row.result
+    return (
+        f"{row.name}: what it left in the outbox took {r.delivery:.2f} s to deliver after "
+        f"its load, {r.delivery / r.elapsed:.0%} of its {r.elapsed:.2f} s (in its req/s and CPU)"
+    )
 
 
 def table(rows: list[Row]) -> str:
@@ -487,6 +549,7 @@ async def run(args: argparse.Namespace) -> int:
                 "product", ["-m", "bot.cli", "serve"], product_env, workdir, args.instances
             )
             acks: list[str] = []
+            outbox = OutboxWatch(db_url)
             with running(bares), running(products):
                 for server in (*bares, *products):
                     await wait_ready(server, "/healthz")
@@ -517,6 +580,7 @@ async def run(args: argparse.Namespace) -> int:
                                 expect=scenario.expect,
                                 keep_acks=scenario.name.startswith("/ticket"),
                                 response_url_base=response_base,
+                                outbox=outbox,
                             )
                         )
                 baseline, bare_cpu = pooled(measured["bare"])
@@ -554,6 +618,7 @@ async def run(args: argparse.Namespace) -> int:
                 delivered = await settle_outbox(fake.base, args.settle)
                 for server in products:
                     server.stop(kill=True)
+            await outbox.close()  # before the database is dropped
             acked = {int(m.group(1)) for text in acks if (m := TICKET_ID.search(text))}
             stored, pending = await stored_tickets(db_url, acked)
             left = pending
@@ -567,6 +632,9 @@ async def run(args: argparse.Namespace) -> int:
             f"in {max(1, args.rounds or (3 if args.quick else 4))} turns"
         )
         print(table(rows))
+        for row in rows:
+            if row.result.delivery >= 0.01:  # (what the due check itself takes)
+                print(delivery_note(row))
         print()
         print(
             f"/ticket new: acknowledged {len(acked)}, stored {len(stored)}, lost {lost} (after kill -9 of the servers)"
@@ -599,6 +667,8 @@ async def run(args: argparse.Namespace) -> int:
                     "p50_ratio": None if r.p50_ratio is None else round(r.p50_ratio, 3),
                     "pass": r.passed,
                     "target": r.target,
+                    "delivery_seconds": round(r.result.delivery, 2),
+                    "elapsed_seconds": round(r.result.elapsed, 2),
                 }
                 for r in rows
             ],

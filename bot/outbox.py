@@ -312,12 +312,6 @@ class OutboxWorker:
                 at=self.clock(),
                 result={k: data[k] for k in ("channel", "ts") if k in data},
             )
-            if sent and entry.kind == QUEUE_POST and entry.ticket_id is not None:
-                channel, ts = data.get("channel"), data.get("ts")
-                if isinstance(channel, str) and isinstance(ts, str):
-                    await tickets_db.set_queue_message(
-                        conn, ticket_id=entry.ticket_id, channel=channel, ts=ts
-                    )
             if sent:
                 await threads.record_delivery(conn, entry, data)
         return sent

@@ -229,7 +229,8 @@ async def thread_payload(store: Store, entry: OutboxEntry) -> dict[str, Any]:
 
 
 async def record_delivery(conn: AsyncConnection, entry: OutboxEntry, data: dict[str, Any]) -> None:
-    """After a delivery: the post that starts a thread becomes that thread."""
+    """After a delivery: a queue post becomes its ticket's queue message, and the post
+    that starts a thread becomes that thread."""
     from bot.tickets import QUEUE_POST  # bot.tickets imports this module
 
     channel, ts = data.get("channel"), data.get("ts")
@@ -238,12 +239,13 @@ async def record_delivery(conn: AsyncConnection, entry: OutboxEntry, data: dict[
     if entry.method != "chat.postMessage":
         return
     if entry.kind == QUEUE_POST:
-        ticket = await tickets_db.get_ticket(conn, ticket_id=entry.ticket_id)
-        if ticket is None:
-            return
-        partner = (
-            await directory_db.get_organization(conn, id=ticket.partner) if ticket.partner else None
+        # The ticket's queue message is this post; the update says who the partner is.
+        found, partner_id = await tickets_db.set_queue_message(
+            conn, ticket_id=entry.ticket_id, channel=channel, ts=ts
         )
+        if not found:
+            return
+        partner = await directory_db.get_organization(conn, id=partner_id) if partner_id else None
         side = (
             ThreadSide.PARTNER
             if partner is not None and partner.queue_channel == channel

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -155,18 +155,26 @@ async def mark_sent(
     result: dict[str, Any] | None = None,
 ) -> bool:
     done = await conn.execute(
+        prepared.once(conn, "mark_sent", _mark_sent),
+        {"entry_id": entry_id, "worker": worker, "sent": at, "delivered": result},
+    )
+    return bool(done.rowcount)
+
+
+def _mark_sent(_dialect: str) -> Any:
+    """Sent, by the worker holding the claim (one per delivery: built once)."""
+    return (
         update(t.outbox)
-        .where(t.outbox.c.id == entry_id)
-        .where(t.outbox.c.claimed_by == worker)
+        .where(t.outbox.c.id == bindparam("entry_id"))
+        .where(t.outbox.c.claimed_by == bindparam("worker"))
         .values(
             status=SENT,
-            sent_at=at,
-            result=result,
+            sent_at=bindparam("sent", type_=t.outbox.c.sent_at.type),
+            result=bindparam("delivered", type_=t.outbox.c.result.type),
             claimed_until=None,
             attempts=t.outbox.c.attempts + 1,
         )
     )
-    return bool(done.rowcount)
 
 
 async def mark_failed(

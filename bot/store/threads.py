@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Channel, ChannelRole, ThreadSide, TicketThread
+from bot.store import prepared
 from bot.store import tables as t
 
 # --- channels ----------------------------------------------------------------------------
@@ -142,12 +143,15 @@ async def add_thread(
         "ts": ts,
         "card_ts": card_ts,
     }
-    stmt: Any
-    if conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(t.ticket_threads).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(t.ticket_threads).values(**values).on_conflict_do_nothing()
-    return bool((await conn.execute(stmt)).rowcount)
+    stmt = prepared.once(conn, "add_thread", _add_thread)
+    return bool((await conn.execute(stmt, values)).rowcount)
+
+
+def _add_thread(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (one per delivered queue post: built once)."""
+    if dialect == "postgresql":
+        return postgresql.insert(t.ticket_threads).on_conflict_do_nothing()
+    return sqlite.insert(t.ticket_threads).on_conflict_do_nothing()
 
 
 async def forget_thread(conn: AsyncConnection, /, *, ticket_id: int, side: ThreadSide) -> None:

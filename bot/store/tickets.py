@@ -7,7 +7,19 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, and_, cast, exists, insert, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -429,14 +441,26 @@ async def all_events(conn: AsyncConnection, /) -> dict[int, list[TicketEvent]]:
 
 async def set_queue_message(
     conn: AsyncConnection, /, *, ticket_id: int, channel: str, ts: str
-) -> None:
+) -> tuple[bool, str | None]:
     """Remember where the ticket's current queue message lives (set by the outbox worker
-    once the post is delivered; ``updated_at`` is left alone, nothing changed for people)."""
+    once the post is delivered; ``updated_at`` is left alone, nothing changed for people).
+    Returns whether the ticket exists, and its partner (what else the worker needs)."""
     _changed()
-    await conn.execute(
+    row = (
+        await conn.execute(
+            prepared.once(conn, "set_queue_message", _set_queue_message),
+            {"ticket": ticket_id, "channel": channel, "ts": ts},
+        )
+    ).first()
+    return (row is not None, row[0] if row is not None else None)
+
+
+def _set_queue_message(_dialect: str) -> Any:
+    return (
         update(t.tickets)
-        .where(t.tickets.c.id == ticket_id)
-        .values(queue_message_channel=channel, queue_message_ts=ts)
+        .where(t.tickets.c.id == bindparam("ticket"))
+        .values(queue_message_channel=bindparam("channel"), queue_message_ts=bindparam("ts"))
+        .returning(t.tickets.c.partner)
     )
 
 
