@@ -24,6 +24,7 @@ from fakeslack import FakeSlack
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import String, event, func, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 from ticket_fixtures import demo_actor
 
 from bot import tickets
@@ -34,6 +35,7 @@ from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import tables as t
 from bot.store import tickets as tickets_db
+from bot.store.engine import execute_hot
 from bot.store.sqlite_driver import OneTripConnection
 from handlers.app import build_app, web_api_client
 from handlers.dispatch import BodyMatcher, Routes
@@ -155,6 +157,70 @@ async def test_appended_rows_are_stored_as_sqlalchemy_stores_them(store: Store) 
         (at, None, "411023871", {}),
     ]
     assert raw[0] == raw[1]  # the same text in the database, whichever way it came
+
+
+async def test_hot_statements_store_and_return_what_sqlalchemy_would(demo_store: Store) -> None:
+    """A hot statement run by ``execute_hot`` (straight to the driver on SQLite) gives
+    back, and leaves in the database, exactly what SQLAlchemy's own execution does."""
+    insert_ticket = tickets_db._insert_ticket(demo_store.engine.dialect.name)
+    at = dt.datetime(2026, 12, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
+
+    def values(key: str) -> dict[str, Any]:
+        return {
+            "request_key": key,
+            "ea": "411023871",
+            "customer": "acme",
+            "partner": "nuage",
+            "vendor": "vmw",
+            "tier": "partner",
+            "queue": "technical",
+            "severity": 2,
+            "status": "new",
+            "subject": "é ✓ <b>",
+            "product": None,
+            "description": None,
+            "opened_by": ALICE,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    statements: list[str] = []
+    demo_store.on_direct = lambda sql, *, transaction: statements.extend(sql)
+    async with demo_store.write() as conn:
+        hot = await execute_hot(conn, insert_ticket, values("hot"))
+        again = await execute_hot(conn, insert_ticket, values("hot"))  # ON CONFLICT DO NOTHING
+        plain = (await conn.execute(insert_ticket, values("plain"))).mappings().first()
+        assert plain is not None
+        moved = await execute_hot(
+            conn,
+            tickets_db._set_queue_message("any"),
+            {"ticket": hot.rows[0]["id"], "channel": "C1", "ts": "1.2"},
+        )
+    demo_store.on_direct = None
+    if backend() == "sqlite":
+        assert statements, "the hot statements went straight to the driver"
+    (row,) = hot.rows
+    assert {k: v for k, v in row.items() if k not in ("id", "request_key")} == {
+        k: v for k, v in plain.items() if k not in ("id", "request_key")
+    }
+    assert row["created_at"] == at and row["subject"] == "é ✓ <b>"
+    assert (again.rows, again.rowcount) == ([], 0)
+    assert moved.rows == [{"partner": "nuage"}] and moved.rowcount == 1
+    async with demo_store.read() as conn:
+        as_text = select(t.tickets.c.created_at.cast(String), t.tickets.c.subject).where(
+            t.tickets.c.request_key.in_(["hot", "plain"])
+        )
+        stored = (await conn.execute(as_text.order_by(t.tickets.c.id))).all()
+    assert stored[0] == stored[1]  # the same text in the database, whichever way it came
+    # Refusals as SQLAlchemy raises them, whichever way the statement went.
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with demo_store.write() as conn:
+            await execute_hot(
+                conn, insert_ticket, {**values("naive"), "created_at": at.replace(tzinfo=None)}
+            )
+    with pytest.raises(IntegrityError):
+        async with demo_store.write() as conn:
+            await execute_hot(conn, insert_ticket, {**values("no such EA"), "ea": "999999999"})
 
 
 async def test_a_failed_group_commit_reaches_every_waiter(store: Store) -> None:

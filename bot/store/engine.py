@@ -10,16 +10,20 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.elements import ClauseElement
 
 from bot import resources
 from bot.store import sqlite_driver
@@ -154,11 +158,7 @@ class Store:
             compiled = getattr(context, "compiled", None)
             dml = getattr(compiled, "statement", None)
             if isinstance(dml, UpdateBase):
-                name = getattr(dml.table, "name", None)
-                if name in _REFERENCE:
-                    view.wrote_reference = True
-                elif name == "outbox" and isinstance(dml, Insert):
-                    view.wrote_outbox = True  # (not the worker's own claims and results)
+                _note_write(dml, view)
                 return
             verb = statement.lstrip()[:6].upper()
             if verb in _READ_ONLY_VERBS or verb.startswith(("SET ", "SHOW ", "NOTIFY")):
@@ -521,6 +521,133 @@ async def insert_later(conn: AsyncConnection, table: Table, row: dict[str, Any])
             view.wrote_reference = True
         elif table.name == t.outbox.name:
             view.wrote_outbox = True
+
+
+def _note_write(statement: Any, view: TransactionView | None) -> None:
+    """What a transaction's view must know of an INSERT, UPDATE or DELETE it runs."""
+    if view is None or not isinstance(statement, UpdateBase):
+        return
+    name = getattr(statement.table, "name", None)
+    if name in _REFERENCE:
+        view.wrote_reference = True
+    elif name == "outbox" and isinstance(statement, Insert):
+        view.wrote_outbox = True  # (not the worker's own claims and results)
+
+
+@dataclass(frozen=True)
+class HotResult:
+    """What a hot statement gives back: the rows it returned (by column name, converted
+    as SQLAlchemy converts them) and how many rows it changed."""
+
+    rows: list[dict[str, Any]]
+    rowcount: int
+
+    def first(self) -> dict[str, Any] | None:
+        return self.rows[0] if self.rows else None
+
+
+async def execute_hot(
+    conn: AsyncConnection, statement: Executable, parameters: dict[str, Any]
+) -> HotResult:
+    """Execute a statement built once (``bot.store.prepared``) with ``parameters``.
+
+    On SQLite, inside a transaction, it goes straight to the driver in one trip (with
+    the rows inserted later before it): its SQL compiled by SQLAlchemy once per set of
+    parameter names, its parameters and returned values converted by SQLAlchemy's own
+    processors; what SQLAlchemy would note of the write is noted the same way. Elsewhere,
+    and for any statement the direct way cannot take, SQLAlchemy executes it."""
+    driver = _one_trip_driver(conn)
+    direct = _direct_statement(statement, tuple(parameters), conn.dialect) if driver else None
+    if driver is None or direct is None:
+        result = await conn.execute(statement, parameters)
+        rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
+        return HotResult(rows, result.rowcount)
+    # Errors as SQLAlchemy raises them: a value its processors refuse, what the database
+    # refuses (IntegrityError, OperationalError…, the driver's error as ``orig``).
+    try:
+        values = direct.parameters(parameters)
+    except Exception as exc:
+        raise StatementError(str(exc), direct.sql, parameters, exc) from exc
+    if driver.observer is not None:
+        driver.observer([direct.sql])
+    _note_write(statement, current_view.get())
+    try:
+        _description, rowcount, _lastrowid, raw_rows = await driver.run(
+            sqlite_driver.execute, direct.sql, values, False
+        )
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(direct.sql, values, exc, sqlite3.Error) from exc
+    return HotResult([direct.row(raw) for raw in raw_rows], rowcount)
+
+
+_DIRECT_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _DirectStatement | None] = {}
+_MAX_DIRECT_STATEMENTS = 256
+
+
+def _direct_statement(
+    statement: Executable, names: tuple[str, ...], dialect: Any
+) -> _DirectStatement | None:
+    # Keyed by identity: a hot statement lives as long as the process (prepared.once),
+    # and its entry keeps it alive. A statement built for each call is compiled each time.
+    key = (id(statement), dialect.name, names)
+    if key in _DIRECT_STATEMENTS:
+        return _DIRECT_STATEMENTS[key]
+    direct = _DirectStatement.build(statement, names, dialect)
+    if len(_DIRECT_STATEMENTS) < _MAX_DIRECT_STATEMENTS:
+        _DIRECT_STATEMENTS[key] = direct
+    return direct
+
+
+class _DirectStatement:
+    """A statement in the driver's terms: its text, the order of its parameters, and
+    SQLAlchemy's processors for the values it takes and returns."""
+
+    def __init__(self, statement: Executable, compiled: SQLCompiler, dialect: Any) -> None:
+        self.statement = statement  # kept alive, so that its id is never reused
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
+        binds = compiled.binds
+        self.processors = tuple(
+            binds[name].type._cached_bind_processor(dialect) for name in self.order
+        )
+        columns = compiled._result_columns
+        self.keys = tuple(column.keyname for column in columns)
+        self.results = tuple(
+            column.type._cached_result_processor(dialect, None) for column in columns
+        )
+
+    @classmethod
+    def build(
+        cls, statement: Executable, names: tuple[str, ...], dialect: Any
+    ) -> _DirectStatement | None:
+        """None for what only SQLAlchemy's own execution handles: parameters expanded
+        at execution (``IN``), column defaults computed in Python."""
+        if not isinstance(statement, ClauseElement):
+            return None
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=list(names)))
+        if (
+            compiled.positional is False
+            or compiled.literal_execute_params
+            or compiled.post_compile_params
+        ):
+            return None
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+            return None
+        return cls(statement, compiled, dialect)
+
+    def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
+        values = self.compiled.construct_params(given)
+        return tuple(
+            values[name] if process is None else process(values[name])
+            for name, process in zip(self.order, self.processors, strict=True)
+        )
+
+    def row(self, raw: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            key: value if process is None else process(value)
+            for key, process, value in zip(self.keys, self.results, raw, strict=True)
+        }
 
 
 def _one_trip_driver(conn: AsyncConnection) -> sqlite_driver.OneTripConnection | None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store import prepared
 from bot.store import tables as t
-from bot.store.engine import insert_later
+from bot.store.engine import execute_hot, insert_later
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
@@ -154,7 +154,8 @@ async def mark_sent(
     at: dt.datetime,
     result: dict[str, Any] | None = None,
 ) -> bool:
-    done = await conn.execute(
+    done = await execute_hot(
+        conn,
         prepared.once(conn, "mark_sent", _mark_sent),
         {"entry_id": entry_id, "worker": worker, "sent": at, "delivered": result},
     )

@@ -38,12 +38,12 @@ class OneTripCursor:
         return None
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        result = await self._connection.run(_execute, sql, parameters, False)
+        result = await self._connection.run(execute, sql, parameters, False)
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
     async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:
-        result = await self._connection.run(_execute, sql, parameters, True)
+        result = await self._connection.run(execute, sql, parameters, True)
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
@@ -69,9 +69,10 @@ class OneTripCursor:
         return None
 
 
-def _execute(
+def execute(
     raw: sqlite3.Connection, sql: str, parameters: Any, many: bool
 ) -> tuple[Sequence[Any] | None, int, int | None, list[Row]]:
+    """One statement, run, fetched and closed: (description, rowcount, lastrowid, rows)."""
     cursor = raw.cursor()
     try:
         if many:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Channel, ChannelRole, ThreadSide, TicketThread
 from bot.store import prepared
 from bot.store import tables as t
+from bot.store.engine import execute_hot
 
 # --- channels ----------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ async def add_thread(
         "card_ts": card_ts,
     }
     stmt = prepared.once(conn, "add_thread", _add_thread)
-    return bool((await conn.execute(stmt, values)).rowcount)
+    return bool((await execute_hot(conn, stmt, values)).rowcount)
 
 
 def _add_thread(dialect: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import OPEN_STATUSES, Queue, Status, Ticket, TicketClock, TicketEvent, Tier
 from bot.store import prepared
 from bot.store import tables as t
-from bot.store.engine import insert_later
+from bot.store.engine import execute_hot, insert_later
 from bot.store.readmodel import current_view
 
 TICKET_FIELDS = (
@@ -56,7 +56,7 @@ def _from_iso(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value is not None else None
 
 
-def _clock(row: RowMapping) -> TicketClock:
+def _clock(row: RowMapping | Mapping[str, Any]) -> TicketClock:
     pauses = tuple((_from_iso(start), _from_iso(end)) for start, end in row["pauses"])
     return TicketClock(
         id=row["id"],
@@ -71,7 +71,7 @@ def _clock(row: RowMapping) -> TicketClock:
     )
 
 
-def _ticket(row: RowMapping, clocks: Sequence[TicketClock]) -> Ticket:
+def _ticket(row: RowMapping | Mapping[str, Any], clocks: Sequence[TicketClock]) -> Ticket:
     return Ticket(
         id=row["id"],
         ea=row["ea"],
@@ -157,7 +157,7 @@ async def insert_ticket(
         "updated_at": at,
     }
     stmt = prepared.once(conn, "insert_ticket", _insert_ticket)
-    row = (await conn.execute(stmt, values)).mappings().first()
+    row = (await execute_hot(conn, stmt, values)).first()
     if row is None:
         return None  # the same request was stored first (by another instance, or a retry)
     written = _written()
@@ -294,7 +294,8 @@ async def insert_clock(
     due_at: dt.datetime | None,
     warn_at: dt.datetime | None,
 ) -> int:
-    result = await conn.execute(
+    result = await execute_hot(
+        conn,
         _INSERT_CLOCK,
         {
             "ticket_id": ticket_id,
@@ -307,7 +308,8 @@ async def insert_clock(
             "pauses": [],
         },
     )
-    clock = _clock(result.mappings().one())
+    (row,) = result.rows
+    clock = _clock(row)
     written = _written()
     if written and ticket_id in written:
         ticket = written[ticket_id]
@@ -447,12 +449,13 @@ async def set_queue_message(
     Returns whether the ticket exists, and its partner (what else the worker needs)."""
     _changed()
     row = (
-        await conn.execute(
+        await execute_hot(
+            conn,
             prepared.once(conn, "set_queue_message", _set_queue_message),
             {"ticket": ticket_id, "channel": channel, "ts": ts},
         )
     ).first()
-    return (row is not None, row[0] if row is not None else None)
+    return (row is not None, row["partner"] if row is not None else None)
 
 
 def _set_queue_message(_dialect: str) -> Any:
