@@ -304,7 +304,9 @@ class OutboxWorker:
             )
             return False
         data = dict(getattr(response, "data", None) or {})
-        async with self.store.write(reference=False) as conn:
+        # Reads the partner organization (reference data): from the read model, at the
+        # version this transaction checks.
+        async with self.store.write() as conn:
             sent = await outbox_db.mark_sent(
                 conn,
                 entry_id=entry.id,
