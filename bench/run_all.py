@@ -139,7 +139,7 @@ def command_table(http: dict[str, Any] | None, counts: dict[str, Any] | None) ->
     tickets = http.get("tickets") or {}
     lines.append("")
     for row in http.get("rows", []):
-        if row.get("delivery_seconds", 0) >= 0.01:
+        if row.get("delivery_seconds"):
             lines.append(
                 f"{row['command']}: its queue posts were delivered "
                 f"{row['delivery_seconds']:.2f} s after its load ended, counted in its "

@@ -438,9 +438,10 @@ async def measure(
     )
     if outbox is not None:
         began = time.monotonic()
-        await outbox.drained()
-        result.delivery = time.monotonic() - began
-        result.elapsed += result.delivery
+        if await outbox.due():  # (the look that finds nothing owed is not the product's)
+            await outbox.drained()
+            result.delivery = time.monotonic() - began
+            result.elapsed += result.delivery
     after = cpu_seconds(servers)
     requests = result.ok + result.errors
     # The load generator's own CPU per request: it shares the machine, and parsing a
@@ -633,7 +634,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         print(table(rows))
         for row in rows:
-            if row.result.delivery >= 0.01:  # (what the due check itself takes)
+            if row.result.delivery:
                 print(delivery_note(row))
         print()
         print(
