@@ -41,6 +41,9 @@ REMINDER_SCAN_SECONDS = 30.0
 # On SIGTERM/SIGINT: how long requests in flight, then the outbox worker's and the
 # reminder scanner's current rounds, may take to finish before the process stops anyway.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# The served bot settles its heap again once warm: after its first requests have
+# loaded what they use, and once more after many more (lifecycle.settle_warm_heap).
+SETTLE_HEAP_AFTER = (1_000, 20_000)
 
 
 def _json_response(payload: dict[str, Any]) -> BoltResponse:
@@ -278,6 +281,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         async with web_api_installations(settings, services.store) as doors:
             services.installations = doors
             app = build_app(services)
+            lifecycle.lifecycle_of(app).settle_heap_after = SETTLE_HEAP_AFTER
             background = BackgroundWork(services, doors)
             if settings.socket_mode:
                 await _serve_socket_mode(settings, app, background, stop, where)

@@ -34,6 +34,7 @@ from bot.cli import settle_heap
 from bot.errors import UserError
 from bot.faq import AskerContext, FaqCatalog, default_catalog
 from bot.store import Store
+from handlers import lifecycle
 
 MARC = "marc.dupont@nuage.example"  # ATC of nuage, which holds a grant on ACME_PROD
 
@@ -167,5 +168,25 @@ def test_serve_freezes_the_long_lived_heap() -> None:
     try:
         settle_heap()
         assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_a_serving_bot_settles_its_heap_again_once_warm(bot_app: BotUnderTest) -> None:
+    state = lifecycle.Lifecycle(bot_app.services)
+    assert state.settle_heap_after == ()  # only ``serve`` asks for it
+    state.settle_heap_after = (2,)
+    gc.unfreeze()
+    try:
+        state.enter()
+        state.leave()
+        assert gc.get_freeze_count() == 0
+        state.enter()
+        state.leave()  # the second answered request
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        state.enter()
+        state.leave()
+        assert gc.get_freeze_count() == frozen  # once per threshold, not at every request
     finally:
         gc.unfreeze()
