@@ -248,7 +248,9 @@ class Store:
             for row in rows:
                 by_columns.setdefault(tuple(row), []).append(row)
             for columns, same in by_columns.items():
-                direct = _direct_insert(table, columns, self.engine.dialect)
+                direct = _direct_statement(_insert_of(table), columns, self.engine.dialect)
+                if direct is None:
+                    raise ValueError(f"not insertable directly into {table.name}: {columns}")
                 batches.append((direct.sql, [direct.parameters(row) for row in same]))
         async with self._sqlite_writer(), self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -504,14 +506,10 @@ async def insert_later(conn: AsyncConnection, table: Table, row: dict[str, Any])
     by SQLAlchemy's own bind processors (``OneTripConnection.defer``): no trip to the
     driver's thread, no statement compiled. Elsewhere it is inserted at once."""
     driver = _one_trip_driver(conn)
-    direct = None
-    if driver is not None:
-        with contextlib.suppress(ValueError):  # (a default to fill in: SQLAlchemy's job)
-            direct = _direct_insert(table, tuple(row), conn.dialect)
+    stmt = _insert_of(table)
+    # (None: a default to fill in in Python, SQLAlchemy's job)
+    direct = _direct_statement(stmt, tuple(row), conn.dialect) if driver else None
     if driver is None or direct is None:
-        stmt = _INSERTS.get(table)
-        if stmt is None:
-            stmt = _INSERTS[table] = insert(table)
         await conn.execute(stmt, row)
         return
     driver.defer(direct.sql, direct.parameters(row))
@@ -608,6 +606,10 @@ class _DirectStatement:
         self.sql: str = compiled.string
         self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
         binds = compiled.binds
+        # Every parameter is one the caller names (no literal, nothing computed).
+        self.all_named = not compiled.escaped_bind_names and all(
+            binds[name].required and binds[name].callable is None for name in self.order
+        )
         self.processors = tuple(
             binds[name].type._cached_bind_processor(dialect) for name in self.order
         )
@@ -637,7 +639,9 @@ class _DirectStatement:
         return cls(statement, compiled, dialect)
 
     def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(given)
+        # Every parameter given by name (a row to insert): no need for SQLAlchemy's
+        # own assembly, which fills in the statement's literals and checks what is missing.
+        values = given if self.all_named else self.compiled.construct_params(given)
         return tuple(
             values[name] if process is None else process(values[name])
             for name, process in zip(self.order, self.processors, strict=True)
@@ -660,51 +664,13 @@ def _one_trip_driver(conn: AsyncConnection) -> sqlite_driver.OneTripConnection |
 
 
 _INSERTS: dict[Table, Insert] = {}  # built once (see bot.store.prepared)
-_DIRECT_INSERTS: dict[tuple[str, Table, tuple[str, ...]], _DirectInsert] = {}
 
 
-def _direct_insert(table: Table, columns: tuple[str, ...], dialect: Any) -> _DirectInsert:
-    key = (dialect.name, table, columns)
-    found = _DIRECT_INSERTS.get(key)
-    if found is None:
-        found = _DIRECT_INSERTS[key] = _DirectInsert.build(table, columns, dialect)
-    return found
-
-
-class _DirectInsert:
-    """An INSERT of some columns of a table in the driver's own terms: its text (qmark
-    style, compiled by SQLAlchemy) and, per column in its order, the bind processor
-    SQLAlchemy applies to the column's values."""
-
-    def __init__(
-        self,
-        sql: str,
-        columns: tuple[str, ...],
-        processors: tuple[Callable[[Any], Any] | None, ...],
-    ) -> None:
-        self.sql = sql
-        self.columns = columns
-        self.processors = processors
-
-    @classmethod
-    def build(cls, table: Table, columns: tuple[str, ...], dialect: Any) -> _DirectInsert:
-        """ValueError when the row's columns are not the statement's: a name that is not
-        a column, or a column default SQLAlchemy would have to fill in."""
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-        order = tuple(compiled.positiontup or ())
-        if sorted(order) != sorted(columns):
-            raise ValueError(f"not insertable directly into {table.name}: {columns}")
-        return cls(
-            compiled.string,
-            order,
-            tuple(table.c[c].type._cached_bind_processor(dialect) for c in order),
-        )
-
-    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            row[column] if process is None else process(row[column])
-            for column, process in zip(self.columns, self.processors, strict=True)
-        )
+def _insert_of(table: Table) -> Insert:
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    return stmt
 
 
 class _GroupCommit:
