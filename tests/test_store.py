@@ -214,6 +214,33 @@ async def test_a_failed_write_transaction_leaves_nothing(store: Store) -> None:
     assert await count(store, t.organizations) == 0
 
 
+async def test_writes_share_one_connection_and_a_failed_one_takes_a_fresh_one(
+    store: Store,
+) -> None:
+    """SQLite: one process writes one transaction at a time, on a connection it keeps
+    checked out between writes; a write that failed gives it back to the pool (which
+    rolls it back), and the next write checks out another, which works."""
+    if not store.is_sqlite:
+        pytest.skip("SQLite's writing connection")
+
+    async def writer() -> object:
+        async with store.write() as conn:
+            return conn
+
+    first = await writer()
+    assert await writer() is first
+    with pytest.raises(RuntimeError):
+        async with store.write() as conn:
+            await directory_db.insert_organization(conn, org=ACME)
+            raise RuntimeError("boom")
+    fresh = await writer()
+    assert fresh is not first
+    async with store.write() as conn:
+        await directory_db.insert_organization(conn, org=ACME)
+    assert await count(store, t.organizations) == 1
+    assert await writer() is fresh
+
+
 # --- organizations, vendors, contacts -------------------------------------------------------
 
 
