@@ -235,6 +235,88 @@ async def test_two_workers_deliver_each_entry_once(demo_store, fake, clock, now)
     assert len(fake.posts("C0VMWGSS")) == 6
 
 
+async def test_different_tickets_go_out_together_and_are_recorded_in_one_transaction(
+    demo_store, fake, clock, now
+):
+    """A round makes the first call of every ticket at once, then records them all in
+    one transaction: the claim and that one write, whatever the number of tickets."""
+    from sqlalchemy import event
+
+    for n in range(5):
+        await open_ticket(demo_store, GRACE, now, subject=f"Issue {n}")
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    worker = make_worker(demo_store, fake, clock)
+    fake.delay("chat.postMessage", 0.2)
+    event.listen(demo_store.engine.sync_engine, "commit", count)
+    try:
+        assert await worker.run_once() == 5
+    finally:
+        event.remove(demo_store.engine.sync_engine, "commit", count)
+    assert fake.most_in_flight == 5
+    assert commits == 2  # the claim, and the five deliveries recorded
+    assert await statuses(demo_store) == ["sent"] * 5
+    for ticket_id in range(1, 6):
+        ticket = await get_ticket(demo_store, ticket_id)
+        assert ticket.queue_message_channel == "C0VMWGSS" and ticket.queue_message_ts
+
+
+async def test_a_ticket_s_entries_go_out_one_after_another_in_one_round(
+    demo_store, fake, clock, now
+):
+    """Two tickets, each with its queue post and the update that needs the post's ts:
+    the posts go out together, then the updates, each naming its own post."""
+    lea = await demo_actor(demo_store, LEA)
+    first = await open_ticket(demo_store, ALICE, now, ea="411023871")
+    second = await open_ticket(demo_store, ALICE, now, ea="411023871", subject="NSX down")
+    for ticket_id in (first, second):
+        await tickets.take(demo_store, lea, ticket_id, now=now)
+    worker = make_worker(demo_store, fake, clock)
+    assert await worker.run_once() == 6  # two posts, two updates, two DMs
+    posts = fake.posts("C0NUAGEQ")
+    updates = fake.calls_to("chat.update")
+    assert len(posts) == 2 and len(updates) == 2
+    assert max(fake.calls.index(p) for p in posts) < min(fake.calls.index(u) for u in updates)
+    for ticket_id in (first, second):
+        ticket = await get_ticket(demo_store, ticket_id)
+        [update] = [u for u in updates if u.args["ts"] == ticket.queue_message_ts]
+        assert f"T-{ticket_id}" in update.args["text"]
+
+
+async def test_a_delivery_that_cannot_be_recorded_costs_the_others_nothing(
+    demo_store, fake, clock, now, monkeypatch, caplog
+):
+    """Recording a round's deliveries together fails on one of them: the others are
+    recorded one by one; the one that failed is sent again once its claim lapses."""
+    from bot import threads
+
+    ids = [await open_ticket(demo_store, GRACE, now, subject=f"Issue {n}") for n in range(3)]
+    record = threads.record_delivery
+    failing = {ids[1]}
+
+    async def record_or_fail(conn: Any, entry: Any, data: dict[str, Any]) -> None:
+        if entry.ticket_id in failing:
+            raise RuntimeError("disk full")
+        await record(conn, entry, data)
+
+    monkeypatch.setattr(threads, "record_delivery", record_or_fail)
+    worker = make_worker(demo_store, fake, clock)
+    assert await worker.run_once() == 2
+    assert "recording it failed" in caplog.text
+    assert await statuses(demo_store) == ["sent", "pending", "sent"]
+    assert len(fake.posts("C0VMWGSS")) == 3
+    failing.clear()
+    assert await worker.run_once() == 0  # still claimed
+    clock.advance(seconds=61)  # the claim lapsed: delivered again, and recorded
+    assert await worker.run_once() == 1
+    assert await statuses(demo_store) == ["sent"] * 3
+    assert len(fake.posts("C0VMWGSS")) == 4
+
+
 # --------------------------------------------------------------------------- reminders
 
 
