@@ -264,10 +264,20 @@ async def test_a_read_answered_from_the_read_model_never_reaches_the_database(
         assert checkouts <= 1  # the listener knows the version: nothing but no more
 
 
-async def test_sqlite_statements_take_one_trip_to_the_driver_thread(tmp_path: Path) -> None:
-    """SQLite's driver, whichever database the suite runs on."""
+async def test_sqlite_reads_take_one_trip_to_the_driver_thread_and_writes_none(
+    tmp_path: Path,
+) -> None:
+    """SQLite's driver, whichever database the suite runs on: a read's statements take
+    one trip each to the driver's thread (BEGIN with the first); the writing
+    connection's run on the event loop's thread, with no trip at all."""
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
     await store.migrate()
+    insert = text("INSERT INTO audit_entries (at, action, detail) VALUES (:at, :a, '{}')")
+    query = select(t.audit_entries.c.action)
+    async with store.write() as conn:  # connections opened (their set-up takes trips)
+        await conn.execute(insert, {"at": NOW.replace(tzinfo=None), "a": "first"})
+    async with store.read() as conn:
+        await conn.execute(query)
     trips = 0
     original = OneTripConnection._execute
 
@@ -279,18 +289,17 @@ async def test_sqlite_statements_take_one_trip_to_the_driver_thread(tmp_path: Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(OneTripConnection, "_execute", counting)
         async with store.write() as conn:
-            begun = trips  # BEGIN IMMEDIATE went with the version read: one trip
             for n in range(3):
-                await conn.execute(
-                    text("INSERT INTO audit_entries (at, action, detail) VALUES (:at, :a, '{}')"),
-                    {"at": NOW.replace(tzinfo=None), "a": f"a{n}"},
-                )
-            rows = (await conn.execute(select(t.audit_entries.c.action))).all()
+                await conn.execute(insert, {"at": NOW.replace(tzinfo=None), "a": f"a{n}"})
+            written = (await conn.execute(query)).all()
+        assert trips == 0
+        async with store.read() as conn:
+            rows = (await conn.execute(query)).all()
+            again = (await conn.execute(query)).all()
             in_transaction = trips
         after_commit = trips
-    assert len(rows) == 3
-    assert begun == 1
-    assert in_transaction == begun + 4  # three inserts and a select, one trip each
+    assert len(written) == len(rows) == len(again) == 4
+    assert in_transaction == 2  # two selects, one trip each (BEGIN with the first)
     assert after_commit == in_transaction + 1  # COMMIT
     await store.dispose()
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import (
     Account,
@@ -36,6 +39,7 @@ from bot.store import Store
 from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import directory as directory_db
+from bot.store import engine as engine_module
 from bot.store import outbox as outbox_db
 from bot.store import tables as t
 from bot.store import tickets as tickets_db
@@ -214,31 +218,117 @@ async def test_a_failed_write_transaction_leaves_nothing(store: Store) -> None:
     assert await count(store, t.organizations) == 0
 
 
-async def test_writes_share_one_connection_and_a_failed_one_takes_a_fresh_one(
-    store: Store,
-) -> None:
-    """SQLite: one process writes one transaction at a time, on a connection it keeps
-    checked out between writes; a write that failed gives it back to the pool (which
-    rolls it back), and the next write checks out another, which works."""
+def sqlite_only(store: Store) -> None:
     if not store.is_sqlite:
         pytest.skip("SQLite's writing connection")
 
-    async def writer() -> object:
+
+async def test_writes_share_one_inline_connection_kept_after_a_failure_not_a_cancel(
+    store: Store,
+) -> None:
+    """SQLite: one process writes one transaction at a time, on one connection it keeps
+    checked out, whose statements run on the event loop's thread. A write that failed
+    was rolled back, and the connection serves the next one; a cancelled one is given
+    up, and the next write takes another."""
+    sqlite_only(store)
+
+    async def writer() -> AsyncConnection:
         async with store.write() as conn:
             return conn
 
     first = await writer()
     assert await writer() is first
+    driver = (await first.get_raw_connection()).driver_connection
+    assert driver.inline
+    async with store.read() as conn:  # reads still go through the driver's thread
+        await conn.execute(select(func.count()).select_from(t.organizations))
+        assert not (await conn.get_raw_connection()).driver_connection.inline
     with pytest.raises(RuntimeError):
         async with store.write() as conn:
             await directory_db.insert_organization(conn, org=ACME)
             raise RuntimeError("boom")
+    assert await writer() is first
+    assert await count(store, t.organizations) == 0
+
+    started = asyncio.Event()
+
+    async def cancelled_write() -> None:
+        async with store.write() as conn:
+            await directory_db.insert_organization(conn, org=ACME)
+            started.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(cancelled_write())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     fresh = await writer()
-    assert fresh is not first
+    assert fresh is not first and first.invalidated
     async with store.write() as conn:
         await directory_db.insert_organization(conn, org=ACME)
     assert await count(store, t.organizations) == 1
-    assert await writer() is fresh
+
+
+async def test_a_write_waits_for_another_process_s_write_without_holding_up_the_loop(
+    store: Store,
+) -> None:
+    """Another connection (another process) holds the write lock: the bot's write
+    waits for it in the driver's thread, while the event loop goes on serving."""
+    sqlite_only(store)
+    other = sqlite3.connect(store.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with store.write() as conn:
+            await directory_db.insert_organization(conn, org=ACME)
+
+    beat = asyncio.create_task(ticker())
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not writing.done()
+    assert ticks >= 10  # the loop kept turning while the write waited
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, 10)
+    beat.cancel()
+    async with store.read() as conn:
+        assert await directory_db.get_organization(conn, id=ACME.id) is not None
+
+
+async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_writes(
+    store: Store, tmp_path, monkeypatch
+) -> None:
+    """The writing connection's commits leave the WAL as it is; every so many writes,
+    the store copies it into the database file in a thread."""
+    sqlite_only(store)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_WRITES", 3)
+    async with store.write() as conn:
+        await directory_db.insert_organization(conn, org=ACME)
+
+    def in_database_file_alone() -> bool:
+        # The database file without its WAL: what was checkpointed into it.
+        copy = tmp_path / "alone.db"
+        copy.write_bytes(Path(store.url.database).read_bytes())
+        found = sqlite3.connect(copy).execute(
+            "SELECT count(*) FROM organizations WHERE id = ?", (ACME.id,)
+        )
+        return bool(found.fetchone()[0])
+
+    assert not in_database_file_alone()
+    for org in (GLOBEX, PIXEL):
+        async with store.write() as conn:
+            await directory_db.insert_organization(conn, org=org)
+    assert store._checkpoint is not None
+    await store._checkpoint
+    assert in_database_file_alone()
 
 
 # --- organizations, vendors, contacts -------------------------------------------------------

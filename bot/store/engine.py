@@ -42,8 +42,12 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = resources.migrations_dir()
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+WAIT_FOR_WRITERS = f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}"
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: idle this long in the pool, pinged before use
 POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
+# SQLite: write transactions of this process between two checkpoints of the WAL (run in a
+# thread, off the event loop; SQLite's own would run in the committing call).
+CHECKPOINT_EVERY_WRITES = 100
 LISTEN_RETRY_SECONDS = 2.0  # PostgreSQL: pause before listening again after a lost connection
 
 # The Store and read-model version a request was checked against (``Store.begin_request``):
@@ -108,6 +112,10 @@ class Store:
         self._listener: _Listener | None = None
         self._group_commit: _GroupCommit | None = None
         self._probe: sqlite3.Connection | None = None  # SQLite: reads the version row
+        # SQLite: the WAL's checkpoints (see _sqlite_writer), on a connection of their own.
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._writes_since_checkpoint = 0
         # Called with the statements run beside SQLAlchemy: the version probe and the
         # appended rows (``transaction=True``: in a transaction of their own), the rows a
         # transaction inserted with ``insert_later`` (False). The benchmarks count them.
@@ -180,7 +188,7 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+            cursor.execute(WAIT_FOR_WRITERS)
             if self.url.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
                 # WAL + NORMAL: a committed transaction survives a crash of the process.
@@ -257,6 +265,7 @@ class Store:
         async with self._sqlite_writer() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert isinstance(raw, sqlite_driver.OneTripConnection)
+            raw.begin_later("BEGIN IMMEDIATE")
             await raw.run(sqlite_driver.insert_and_commit, batches)
         if self.on_direct is not None:
             self.on_direct(tuple(sql for sql, _ in batches), transaction=True)
@@ -394,9 +403,11 @@ class Store:
         ever: it fails after the time SQLite itself would have waited.
 
         The process writes one transaction at a time, so one connection, kept checked
-        out between writes, serves them all: a write costs no pool check-out and return
-        (about a fifth of a millisecond each time). A write that fails gives its
-        connection back to the pool, which resets it; the next write takes a fresh one."""
+        out between writes, serves them all: a write costs no pool check-out and return,
+        and its statements run on the event loop's thread, with no hand-off to the
+        driver's (``OneTripConnection.write_inline``). A write that failed has been
+        rolled back, and the connection serves the next one; one cancelled or broken
+        is given up, and the next write takes another from the pool."""
         loop = asyncio.get_running_loop()
         if self._writer_lock is None or self._writer_lock[0] is not loop:
             # A lock belongs to one event loop; a CLI command or a test may run several.
@@ -411,19 +422,59 @@ class Store:
             if conn is None or conn.closed or conn.invalidated:
                 conn = await self.engine.connect()
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
+                driver = (await conn.get_raw_connection()).driver_connection
+                if isinstance(driver, sqlite_driver.OneTripConnection):
+                    driver.write_inline(wait=WAIT_FOR_WRITERS)
                 self._writer = conn
             try:
                 yield conn
-            except BaseException:
-                self._writer = None
-                await conn.close()
+            except Exception:
+                if not _still_usable(conn):
+                    self._writer = None
+                    await conn.invalidate()
                 raise
+            except BaseException:
+                # Cancelled while the driver's thread may still be at work on it.
+                self._writer = None
+                await conn.invalidate()
+                raise
+            self._wrote()
         finally:
             lock.release()
 
+    def _wrote(self) -> None:
+        """After a write transaction: checkpoint the WAL now and then, in a thread."""
+        self._writes_since_checkpoint += 1
+        if self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        path = self.url.database
+        if path in (None, "", ":memory:") or self.url.query:
+            return
+        self._writes_since_checkpoint = 0
+        self._checkpoint = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._checkpoint_wal, path)
+        )
+
+    def _checkpoint_wal(self, path: str) -> None:
+        """Copy what the WAL holds into the database file, as far as no reader needs
+        it still (PASSIVE: never waits, never holds up a writer)."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    path, isolation_level=None, check_same_thread=False
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # the next one will try again
+            log.info("WAL checkpoint skipped: %s", exc)
+
     async def _close_writer(self) -> None:
+        """Close the writing connection; not back to the pool, which is for connections
+        that hand their statements to the driver's thread."""
         conn, self._writer = self._writer, None
-        if conn is not None:
+        if conn is not None and not conn.closed:
+            await conn.invalidate()
             await conn.close()
 
     @asynccontextmanager
@@ -482,10 +533,25 @@ class Store:
     async def dispose(self) -> None:
         self._close_probe()
         await self._close_writer()
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+            self._checkpoint = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
         await self.engine.dispose()
+
+
+def _still_usable(conn: AsyncConnection) -> bool:
+    """A writing connection whose transaction failed and was rolled back, sound."""
+    if conn.closed or conn.invalidated or conn.sync_connection is None:
+        return False
+    driver = conn.sync_connection.connection.driver_connection
+    return not (isinstance(driver, sqlite_driver.OneTripConnection) and driver.in_transaction)
 
 
 class _LazyConnection(AsyncConnection):

@@ -1,4 +1,5 @@
-"""aiosqlite, used so that a statement costs one trip to the connection's thread.
+"""aiosqlite, used so that a statement costs one trip to the connection's thread, or
+none at all.
 
 aiosqlite runs each call of a connection in a thread of its own; SQLAlchemy's adapter
 makes four such calls per statement (open a cursor, execute, fetch, close), each a
@@ -6,6 +7,13 @@ queue hand-off and a wake-up of the event loop. Here a statement is executed, fe
 and closed in one call, and ``BEGIN`` waits to travel with the first statement of the
 transaction: a transaction that runs no statement (every read served from the read
 model) costs no trip at all, and a COMMIT or ROLLBACK with nothing to end is skipped.
+
+The process's writing connection goes further (``write_inline``): its statements run on
+the event loop's own thread. A write transaction is a few short statements on rows
+already in memory, cheaper to run than one hand-off to another thread, which under load
+also waits for the interpreter's lock; the two things that could hold the loop up are
+kept off it: a ``BEGIN`` that finds another process writing waits in the connection's
+thread, and the WAL is checkpointed by the store in a thread of its own.
 """
 
 from __future__ import annotations
@@ -91,8 +99,8 @@ def execute(
 def insert_and_commit(
     raw: sqlite3.Connection, batches: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
 ) -> None:
-    """A write transaction of its own: each batch's rows inserted, then committed."""
-    raw.execute("BEGIN IMMEDIATE")
+    """Each batch's rows inserted, then committed (the transaction begun with
+    ``begin_later``)."""
     try:
         for sql, rows in batches:
             raw.executemany(sql, rows)
@@ -100,6 +108,16 @@ def insert_and_commit(
         raw.rollback()
         raise
     raw.commit()
+
+
+def begin_waiting(raw: sqlite3.Connection, begin: str, wait: str) -> None:
+    """``BEGIN``, waiting for another process's write to end as long as the ``PRAGMA
+    busy_timeout`` statement ``wait`` says."""
+    raw.execute(wait)
+    try:
+        raw.execute(begin)
+    finally:
+        raw.execute("PRAGMA busy_timeout=0")
 
 
 class OneTripConnection(aiosqlite.Connection):
@@ -113,6 +131,22 @@ class OneTripConnection(aiosqlite.Connection):
         self._deferred: list[tuple[str, tuple[Any, ...]]] = []
         # Told the text of the deferred statements as they leave (the store counts them).
         self.observer: Callable[[Sequence[str]], None] | None = None
+        self.inline = False  # statements run on the caller's thread (``write_inline``)
+        self._wait = ""  # inline: how long a BEGIN waits for another process's write
+
+    def write_inline(self, *, wait: str) -> None:
+        """Run this connection's statements on the calling thread from now on, with no
+        hand-off. Only for a connection that one task at a time uses for short write
+        transactions (the store's writing connection). A ``BEGIN`` that finds the
+        database locked by another process is tried again in the connection's thread,
+        waiting as long as ``wait`` (a ``PRAGMA busy_timeout`` statement) says. Commits
+        no longer checkpoint the WAL (the store does, off the loop). Call it between
+        transactions."""
+        raw = self._conn
+        raw.execute("PRAGMA busy_timeout=0")
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        self._wait = wait
+        self.inline = True
 
     def begin_later(self, statement: str) -> None:
         """``BEGIN …`` is sent with the next statement, not on its own."""
@@ -141,7 +175,18 @@ class OneTripConnection(aiosqlite.Connection):
             finally:
                 self._in_transaction = raw.in_transaction
 
-        return await self._execute(call)
+        if not self.inline:
+            return await self._execute(call)
+        if begin is not None:
+            raw = self._conn
+            try:
+                raw.execute(begin)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                await self._execute(begin_waiting, raw, begin, self._wait)
+            begin = None  # begun: ``call`` reads this variable when it runs
+        return call()
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
@@ -169,7 +214,10 @@ def connector(database: str, **kwargs: Any) -> Callable[[], OneTripConnection]:
     """An ``async_creator`` for SQLAlchemy: a new connection to ``database``."""
 
     async def connect() -> OneTripConnection:
-        connection = OneTripConnection(lambda: sqlite3.connect(database, **kwargs))
+        # Made in the connection's thread; an inline connection is used from the loop's.
+        connection = OneTripConnection(
+            lambda: sqlite3.connect(database, check_same_thread=False, **kwargs)
+        )
         await connection
         return connection
 
