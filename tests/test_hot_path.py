@@ -4,7 +4,8 @@
 - audit entries appended at the same moment share one commit, and every caller waits
   for that commit (a failure reaches every one of them);
 - a read transaction answered from the read model never reaches the database;
-- on SQLite, a statement is one trip to aiosqlite's thread, and BEGIN travels with it;
+- on SQLite, a read's statement is one trip to aiosqlite's thread, and BEGIN travels
+  with it; the writing connection's statements take none;
 - every listener of the app turns other requests away with its first, cheap test, and
   they all sit behind one routing entry (tests/test_routes.py tests the routing);
 - the process's Web API calls share one kept connection, closed at shutdown.

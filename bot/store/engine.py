@@ -247,7 +247,7 @@ class Store:
         await self._group_commit.add(table, row)
 
     async def _append_directly(self, by_table: dict[Table, list[dict[str, Any]]]) -> None:
-        """SQLite: insert the rows and commit in one trip to the connection's thread,
+        """SQLite: insert the rows and commit in one call on the writing connection,
         the values converted by SQLAlchemy's own bind processors (stored exactly as
         ``conn.execute(insert(table), rows)`` would store them, at a fraction of the
         cost: no statement compiled, no per-row parameter processing by the ORM layer).
