@@ -215,13 +215,7 @@ class OutboxWorker:
     # --- delivery -----------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim the due entries and try each once; returns how many were delivered.
-
-        A ticket's entries go out one after another, in the order they were owed (a
-        message may need what an earlier one left: its thread, the queue message's ts);
-        different tickets' go out side by side. So the round proceeds in waves, the
-        first owed entry of every ticket, then the second…, each wave's calls made
-        together and its deliveries recorded in one transaction."""
+        """Claim the due entries and try each once; returns how many were delivered."""
         now = self.clock()
         async with self.store.write(reference=False) as conn:
             entries = await outbox_db.claim(
@@ -233,34 +227,12 @@ class OutboxWorker:
         # this round, or in it and not delivered (yet, or at all).
         waiting: list[tuple[int, int, str]] = list(owed)
         self._given_up.clear()
-        lanes: dict[tuple[str, int], list[OutboxEntry]] = {}
-        for entry in entries:  # claimed oldest first
-            lane = (
-                ("ticket", entry.ticket_id) if entry.ticket_id is not None else ("entry", entry.id)
-            )
-            lanes.setdefault(lane, []).append(entry)
         delivered = 0
-        for depth in range(max((len(lane) for lane in lanes.values()), default=0)):
-            wave = [lane[depth] for lane in lanes.values() if depth < len(lane)]
-            outcomes = await asyncio.gather(
-                *(self._call(entry, waiting=waiting) for entry in wave), return_exceptions=True
-            )
-            answered = [
-                (entry, outcome)
-                for entry, outcome in zip(wave, outcomes, strict=True)
-                if isinstance(outcome, dict)
-            ]
-            sent = await self._record_sent(answered) if answered else set()
-            delivered += len(sent)
-            for entry in wave:
-                undelivered = entry.id not in sent and entry.id not in self._given_up
-                if undelivered and entry.ticket_id is not None:
-                    waiting.append((entry.id, entry.ticket_id, entry.kind))
-            # A failure to record a failure (the database gone, say): the round ends
-            # here, what it sent is recorded, and the rest waits for its claim to lapse.
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
+        for entry in entries:
+            if await self._deliver(entry, waiting=waiting):
+                delivered += 1
+            elif entry.ticket_id is not None and entry.id not in self._given_up:
+                waiting.append((entry.id, entry.ticket_id, entry.kind))
         return delivered
 
     async def run_forever(self, stop_event: asyncio.Event, *, interval: float = 0.5) -> None:
@@ -307,11 +279,7 @@ class OutboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_event.wait(), interval)
 
-    async def _call(
-        self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]
-    ) -> dict[str, Any] | None:
-        """Make the entry's Web API call: Slack's answer, or None when the call was not
-        made or failed (the entry's attempt, postponement or end already recorded)."""
+    async def _deliver(self, entry: OutboxEntry, *, waiting: list[tuple[int, int, str]]) -> bool:
         now = self.clock()
         try:
             client = await self._client(entry)
@@ -322,57 +290,32 @@ class OutboxWorker:
                 await outbox_db.postpone(
                     conn, entry_id=entry.id, worker=self.worker_id, until=now + WAIT_FOR_EARLIER
                 )
-            return None
+            return False
         except _GiveUp as exc:
             await self._fail(entry, str(exc), retry_at=None)
-            return None
+            return False
         except SlackApiError as exc:
             await self._failed_call(entry, exc, now)
-            return None
+            return False
         except Exception as exc:  # transport errors and the like: a later try may work
             log.warning("outbox entry %s: %s", entry.id, exc, exc_info=True)
             await self._fail(
                 entry, f"{type(exc).__name__}: {exc}", retry_at=self._retry_at(entry, now)
             )
-            return None
-        return dict(getattr(response, "data", None) or {})
-
-    async def _record_sent(self, answered: list[tuple[OutboxEntry, dict[str, Any]]]) -> set[int]:
-        """Record the deliveries Slack answered, in one transaction; the ids recorded
-        (an entry whose claim another worker took over is not). Should that transaction
-        fail, each delivery is recorded in a transaction of its own, so that one entry's
-        trouble costs no other entry a second delivery."""
-        if len(answered) > 1:
-            try:
-                async with self.store.write() as conn:
-                    return {
-                        entry.id for entry, data in answered if await self._sent(conn, entry, data)
-                    }
-            except Exception:
-                log.warning("outbox: recording %s deliveries at once failed", len(answered))
-        recorded: set[int] = set()
-        for entry, data in answered:
-            try:
-                async with self.store.write() as conn:
-                    if await self._sent(conn, entry, data):
-                        recorded.add(entry.id)
-            except Exception:
-                # Delivered but not recorded: sent again once its claim lapses.
-                log.exception("outbox entry %s: delivered, but recording it failed", entry.id)
-        return recorded
-
-    async def _sent(self, conn: Any, entry: OutboxEntry, data: dict[str, Any]) -> bool:
+            return False
+        data = dict(getattr(response, "data", None) or {})
         # Reads the partner organization (reference data): from the read model, at the
         # version this transaction checks.
-        sent = await outbox_db.mark_sent(
-            conn,
-            entry_id=entry.id,
-            worker=self.worker_id,
-            at=self.clock(),
-            result={k: data[k] for k in ("channel", "ts") if k in data},
-        )
-        if sent:
-            await threads.record_delivery(conn, entry, data)
+        async with self.store.write() as conn:
+            sent = await outbox_db.mark_sent(
+                conn,
+                entry_id=entry.id,
+                worker=self.worker_id,
+                at=self.clock(),
+                result={k: data[k] for k in ("channel", "ts") if k in data},
+            )
+            if sent:
+                await threads.record_delivery(conn, entry, data)
         return sent
 
     async def _door_by_identity(

@@ -124,9 +124,6 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, float] = {}
-        # Calls being answered right now, and the most there ever were at once.
-        self.in_flight = 0
-        self.most_in_flight = 0
         self._stubs: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         # Messages of each channel (people's, added by tests, and the bot's own posts),
@@ -411,13 +408,8 @@ class FakeSlack:
             # such as users.info's user_not_found.
             self.errors.append(f"{call.method}: {body['error']}: {body.pop('_detail')}")
         delay = self._delays.get(call.method)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            if delay:
-                await asyncio.sleep(delay)
-        finally:
-            self.in_flight -= 1
+        if delay:
+            await asyncio.sleep(delay)
         return web.json_response(body, status=status)
 
     def _answer_response_url(self, call: Call) -> tuple[int, dict[str, Any]]:
