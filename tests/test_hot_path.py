@@ -1,8 +1,9 @@
 """The hot path's mechanics: each checked for what it promises, not for speed.
 
 - the outbox worker wakes when a transaction adds entries (not at its next poll);
-- audit entries appended at the same moment share one commit, and every caller waits
-  for that commit (a failure reaches every one of them);
+- audit entries appended at the same moment, or a few turns of the event loop apart,
+  share one commit, and every caller waits for that commit (a failure reaches every
+  one of them);
 - a read transaction answered from the read model never reaches the database;
 - on SQLite, a read's statement is one trip to aiosqlite's thread, and BEGIN travels
   with it; the writing connection's statements take none;
@@ -36,7 +37,7 @@ from bot.store import accounts as accounts_db
 from bot.store import audit as audit_db
 from bot.store import tables as t
 from bot.store import tickets as tickets_db
-from bot.store.engine import execute_hot
+from bot.store.engine import GROUP_COMMIT_TURNS, execute_hot
 from bot.store.sqlite_driver import OneTripConnection
 from handlers.app import build_app, web_api_client
 from handlers.dispatch import BodyMatcher, Routes
@@ -101,14 +102,13 @@ async def audit_count(store: Store) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own(
-    store: Store,
-) -> None:
-    batches = 0
+def count_audit_batches(store: Store) -> list[str]:
+    """The audit inserts the store sends from now on, one per group commit."""
+    batches: list[str] = []
 
     def _counted(statement: str) -> None:
-        nonlocal batches
-        batches += statement.startswith("INSERT INTO audit_entries")
+        if statement.startswith("INSERT INTO audit_entries"):
+            batches.append(statement)
 
     @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
     def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -116,6 +116,13 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
 
     # SQLite writes the rows beside SQLAlchemy, in one trip per commit.
     store.on_direct = lambda statements, **_: [_counted(s) for s in statements]
+    return batches
+
+
+async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own(
+    store: Store,
+) -> None:
+    batches = count_audit_batches(store)
 
     async def one(n: int) -> int:
         await audit_db.append(store, at=NOW, actor=f"u{n}@x.example", action="ea.view")
@@ -124,8 +131,40 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
     seen = await asyncio.gather(*(one(n) for n in range(40)))
     assert await audit_count(store) == 40
     assert all(count >= 1 for count in seen)
-    # the first entry goes alone, the others gather while it commits
-    assert batches < 40
+    assert len(batches) < 40
+
+
+async def test_audit_entries_a_few_loop_turns_apart_share_one_commit(store: Store) -> None:
+    """Under load, requests reach their audit entry a little apart, not all at once; on
+    SQLite nothing else runs while a commit does, so the group commit waits a few turns
+    of the loop before it takes its rows."""
+    batches = count_audit_batches(store)
+
+    async def after_turns(turns: int) -> None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        await audit_db.append(store, at=NOW, actor=f"u{turns}@x.example", action="ea.view")
+
+    await asyncio.gather(*(after_turns(n) for n in range(GROUP_COMMIT_TURNS)))
+    assert len(batches) == 1
+    assert await audit_count(store) == GROUP_COMMIT_TURNS
+    await audit_db.append(store, at=NOW, actor="alone@x.example", action="ea.view")
+    assert len(batches) == 2  # an entry on its own is written all the same
+
+
+async def test_a_group_commit_stopped_while_gathering_fails_its_waiters(store: Store) -> None:
+    waiter = asyncio.ensure_future(
+        audit_db.append(store, at=NOW, actor="u@x.example", action="ea.view")
+    )
+    await asyncio.sleep(0)  # the entry is added, the commit gathering
+    group_commit = store._group_commit
+    assert group_commit is not None and group_commit.task is not None
+    group_commit.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not group_commit.pending
+    await audit_db.append(store, at=NOW, actor="v@x.example", action="ea.view")
+    assert await audit_count(store) == 1  # the next one is written
 
 
 async def test_appended_rows_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
