@@ -331,6 +331,26 @@ async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_writes(
     assert in_database_file_alone()
 
 
+async def test_a_checkpoint_left_behind_by_an_ended_loop_does_not_stop_the_next_ones(
+    store: Store, monkeypatch
+) -> None:
+    """A CLI command or a test may run several event loops, one after another: one that
+    ended with its checkpoint still pending must not keep the next loop from its own."""
+    sqlite_only(store)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_WRITES", 2)
+    ended = asyncio.new_event_loop()
+    try:
+        store._checkpoint = ended.create_future()  # type: ignore[assignment]
+        for org in (ACME, GLOBEX):
+            async with store.write() as conn:
+                await directory_db.insert_organization(conn, org=org)
+        checkpoint = store._checkpoint
+        assert checkpoint is not None and checkpoint.get_loop() is asyncio.get_running_loop()
+        await checkpoint
+    finally:
+        ended.close()
+
+
 # --- organizations, vendors, contacts -------------------------------------------------------
 
 

@@ -451,15 +451,15 @@ class Store:
         self._writes_since_checkpoint += 1
         if self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES:
             return
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
+        loop = asyncio.get_running_loop()
+        checkpoint = self._checkpoint
+        if checkpoint is not None and not checkpoint.done() and checkpoint.get_loop() is loop:
+            return  # (one left running by a loop that has since ended will never finish)
         path = self.url.database
         if path in (None, "", ":memory:") or self.url.query:
             return
         self._writes_since_checkpoint = 0
-        self._checkpoint = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._checkpoint_wal, path)
-        )
+        self._checkpoint = loop.create_task(asyncio.to_thread(self._checkpoint_wal, path))
 
     def _checkpoint_wal(self, path: str) -> None:
         """Copy what the WAL holds into the database file, as far as no reader needs
