@@ -134,10 +134,11 @@ async def test_concurrent_audit_entries_share_commits_and_each_waits_for_its_own
     assert len(batches) < 40
 
 
-async def test_audit_entries_a_few_loop_turns_apart_share_one_commit(store: Store) -> None:
+async def test_audit_entries_a_few_loop_turns_apart_share_a_commit(store: Store) -> None:
     """Under load, requests reach their audit entry a little apart, not all at once; on
     SQLite nothing else runs while a commit does, so the group commit waits a few turns
-    of the loop before it takes its rows."""
+    of the loop before it takes its rows; on PostgreSQL the rows that come while a
+    commit waits for the server share the next one."""
     batches = count_audit_batches(store)
 
     async def after_turns(turns: int) -> None:
@@ -146,10 +147,14 @@ async def test_audit_entries_a_few_loop_turns_apart_share_one_commit(store: Stor
         await audit_db.append(store, at=NOW, actor=f"u{turns}@x.example", action="ea.view")
 
     await asyncio.gather(*(after_turns(n) for n in range(GROUP_COMMIT_TURNS)))
-    assert len(batches) == 1
+    if backend() == "sqlite":
+        assert len(batches) == 1
+    else:  # the rows that came while the first commit waited on the server: the next
+        assert len(batches) <= 2
     assert await audit_count(store) == GROUP_COMMIT_TURNS
+    written = len(batches)
     await audit_db.append(store, at=NOW, actor="alone@x.example", action="ea.view")
-    assert len(batches) == 2  # an entry on its own is written all the same
+    assert len(batches) == written + 1  # an entry on its own is written all the same
 
 
 async def test_a_group_commit_stopped_while_gathering_fails_its_waiters(store: Store) -> None:
