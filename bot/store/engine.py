@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = resources.migrations_dir()
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
-WAIT_FOR_WRITERS = f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}"
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: idle this long in the pool, pinged before use
 POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
 # SQLite: write transactions of this process between two checkpoints of the WAL (run in a
@@ -115,7 +114,12 @@ class Store:
         self._versioned: bool | None = None  # does the schema have the version row yet?
         self._listener: _Listener | None = None
         self._group_commit: _GroupCommit | None = None
-        self._probe: sqlite3.Connection | None = None  # SQLite: reads the version row
+        # SQLite: the database file the store's own sqlite3 connections open beside the
+        # pool's (None: in memory, or named by a URI); the one that reads the version row.
+        self._file: str | None = None
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            self._file = None if self.url.query else self.url.database
+        self._probe: sqlite3.Connection | None = None
         # SQLite: the WAL's checkpoints (see _sqlite_writer), on a connection of their own.
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint: asyncio.Task[None] | None = None
@@ -192,7 +196,7 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(WAIT_FOR_WRITERS)
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             if self.url.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
                 # WAL + NORMAL: a committed transaction survives a crash of the process.
@@ -365,12 +369,11 @@ class Store:
         of its own. In WAL mode a reader never waits for writers, and a one-row read by
         primary key takes microseconds, less than handing it to aiosqlite's thread. Should
         the database be busy all the same (no waiting here), None: read it the usual way."""
-        path = self.url.database
-        if path in (None, "", ":memory:") or self.url.query:
+        if self._file is None:
             return None
         try:
             if self._probe is None:
-                probe = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                probe = _side_connection(self._file)
                 probe.execute("PRAGMA busy_timeout=0")
                 self._probe = probe
             row = self._probe.execute(PROBE_SQL).fetchone()
@@ -382,10 +385,8 @@ class Store:
         return int(row[0]) if row is not None else None
 
     def _close_probe(self) -> None:
-        if self._probe is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._probe.close()
-            self._probe = None
+        _close_quietly(self._probe)
+        self._probe = None
 
     def _listener_live(self) -> bool:
         return self._listener is not None and self._listener.live
@@ -428,7 +429,7 @@ class Store:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
                 driver = (await conn.get_raw_connection()).driver_connection
                 if isinstance(driver, sqlite_driver.OneTripConnection):
-                    driver.write_inline(wait=WAIT_FOR_WRITERS)
+                    driver.write_inline(busy_seconds=SQLITE_BUSY_SECONDS)
                 self._writer = conn
             try:
                 yield conn
@@ -455,20 +456,17 @@ class Store:
         checkpoint = self._checkpoint
         if checkpoint is not None and not checkpoint.done() and checkpoint.get_loop() is loop:
             return  # (one left running by a loop that has since ended will never finish)
-        path = self.url.database
-        if path in (None, "", ":memory:") or self.url.query:
+        if self._file is None:
             return
         self._writes_since_checkpoint = 0
-        self._checkpoint = loop.create_task(asyncio.to_thread(self._checkpoint_wal, path))
+        self._checkpoint = loop.create_task(asyncio.to_thread(self._checkpoint_wal, self._file))
 
     def _checkpoint_wal(self, path: str) -> None:
         """Copy what the WAL holds into the database file, as far as no reader needs
         it still (PASSIVE: never waits, never holds up a writer)."""
         try:
             if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    path, isolation_level=None, check_same_thread=False
-                )
+                self._checkpointer = _side_connection(path)
             self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:  # the next one will try again
             log.info("WAL checkpoint skipped: %s", exc)
@@ -541,13 +539,23 @@ class Store:
             with contextlib.suppress(Exception):
                 await self._checkpoint
             self._checkpoint = None
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
+        _close_quietly(self._checkpointer)
+        self._checkpointer = None
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
         await self.engine.dispose()
+
+
+def _side_connection(path: str) -> sqlite3.Connection:
+    """SQLite: a connection of the store's own, beside the pool's, in autocommit."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+def _close_quietly(connection: sqlite3.Connection | None) -> None:
+    if connection is not None:
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
 
 
 def _still_usable(conn: AsyncConnection) -> bool:

@@ -110,10 +110,9 @@ def insert_and_commit(
     raw.commit()
 
 
-def begin_waiting(raw: sqlite3.Connection, begin: str, wait: str) -> None:
-    """``BEGIN``, waiting for another process's write to end as long as the ``PRAGMA
-    busy_timeout`` statement ``wait`` says."""
-    raw.execute(wait)
+def begin_waiting(raw: sqlite3.Connection, begin: str, busy_ms: int) -> None:
+    """``BEGIN``, waiting up to ``busy_ms`` for another process's write to end."""
+    raw.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     try:
         raw.execute(begin)
     finally:
@@ -132,20 +131,20 @@ class OneTripConnection(aiosqlite.Connection):
         # Told the text of the deferred statements as they leave (the store counts them).
         self.observer: Callable[[Sequence[str]], None] | None = None
         self.inline = False  # statements run on the caller's thread (``write_inline``)
-        self._wait = ""  # inline: how long a BEGIN waits for another process's write
+        self._busy_ms = 0  # inline: how long a BEGIN waits for another process's write
 
-    def write_inline(self, *, wait: str) -> None:
+    def write_inline(self, *, busy_seconds: float) -> None:
         """Run this connection's statements on the calling thread from now on, with no
         hand-off. Only for a connection that one task at a time uses for short write
         transactions (the store's writing connection). A ``BEGIN`` that finds the
         database locked by another process is tried again in the connection's thread,
-        waiting as long as ``wait`` (a ``PRAGMA busy_timeout`` statement) says. Commits
+        waiting up to ``busy_seconds`` (on the loop's thread it never waits). Commits
         no longer checkpoint the WAL (the store does, off the loop). Call it between
         transactions."""
         raw = self._conn
         raw.execute("PRAGMA busy_timeout=0")
         raw.execute("PRAGMA wal_autocheckpoint=0")
-        self._wait = wait
+        self._busy_ms = int(busy_seconds * 1000)
         self.inline = True
 
     def begin_later(self, statement: str) -> None:
@@ -164,7 +163,7 @@ class OneTripConnection(aiosqlite.Connection):
         if deferred and self.observer is not None:
             self.observer([sql for sql, _ in deferred])
 
-        def call() -> Any:
+        def call(begin: str | None) -> Any:
             raw = self._conn
             try:
                 if begin is not None:
@@ -176,7 +175,7 @@ class OneTripConnection(aiosqlite.Connection):
                 self._in_transaction = raw.in_transaction
 
         if not self.inline:
-            return await self._execute(call)
+            return await self._execute(call, begin)
         if begin is not None:
             raw = self._conn
             try:
@@ -184,9 +183,8 @@ class OneTripConnection(aiosqlite.Connection):
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
-                await self._execute(begin_waiting, raw, begin, self._wait)
-            begin = None  # begun: ``call`` reads this variable when it runs
-        return call()
+                await self._execute(begin_waiting, raw, begin, self._busy_ms)
+        return call(None)
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
