@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import backend
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -218,11 +219,10 @@ async def test_a_failed_write_transaction_leaves_nothing(store: Store) -> None:
     assert await count(store, t.organizations) == 0
 
 
-def sqlite_only(store: Store) -> None:
-    if not store.is_sqlite:
-        pytest.skip("SQLite's writing connection")
+sqlite_only = pytest.mark.skipif(backend() != "sqlite", reason="SQLite's writing connection")
 
 
+@sqlite_only
 async def test_writes_share_one_inline_connection_kept_after_a_failure_not_a_cancel(
     store: Store,
 ) -> None:
@@ -230,7 +230,6 @@ async def test_writes_share_one_inline_connection_kept_after_a_failure_not_a_can
     checked out, whose statements run on the event loop's thread. A write that failed
     was rolled back, and the connection serves the next one; a cancelled one is given
     up, and the next write takes another."""
-    sqlite_only(store)
 
     async def writer() -> AsyncConnection:
         async with store.write() as conn:
@@ -270,12 +269,12 @@ async def test_writes_share_one_inline_connection_kept_after_a_failure_not_a_can
     assert await count(store, t.organizations) == 1
 
 
+@sqlite_only
 async def test_a_write_waits_for_another_process_s_write_without_holding_up_the_loop(
     store: Store,
 ) -> None:
     """Another connection (another process) holds the write lock: the bot's write
     waits for it in the driver's thread, while the event loop goes on serving."""
-    sqlite_only(store)
     other = sqlite3.connect(store.url.database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     ticks = 0
@@ -303,12 +302,12 @@ async def test_a_write_waits_for_another_process_s_write_without_holding_up_the_
         assert await directory_db.get_organization(conn, id=ACME.id) is not None
 
 
+@sqlite_only
 async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_writes(
     store: Store, tmp_path, monkeypatch
 ) -> None:
     """The writing connection's commits leave the WAL as it is; every so many writes,
     the store copies it into the database file in a thread."""
-    sqlite_only(store)
     monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_WRITES", 3)
     async with store.write() as conn:
         await directory_db.insert_organization(conn, org=ACME)
@@ -331,12 +330,12 @@ async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_writes(
     assert in_database_file_alone()
 
 
+@sqlite_only
 async def test_a_checkpoint_left_behind_by_an_ended_loop_does_not_stop_the_next_ones(
     store: Store, monkeypatch
 ) -> None:
     """A CLI command or a test may run several event loops, one after another: one that
     ended with its checkpoint still pending must not keep the next loop from its own."""
-    sqlite_only(store)
     monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_WRITES", 2)
     ended = asyncio.new_event_loop()
     try:
