@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = resources.migrations_dir()
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for the database before giving up
+WAIT_FOR_WRITERS = f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}"
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: idle this long in the pool, pinged before use
 POOL_SIZE = 32  # connections kept open per process (as many again may open at a peak)
 # SQLite: write transactions of this process between two checkpoints of the WAL (run in a
@@ -196,7 +197,7 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+            cursor.execute(WAIT_FOR_WRITERS)
             if self.url.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
                 # WAL + NORMAL: a committed transaction survives a crash of the process.
@@ -429,7 +430,7 @@ class Store:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
                 driver = (await conn.get_raw_connection()).driver_connection
                 if isinstance(driver, sqlite_driver.OneTripConnection):
-                    driver.write_inline(busy_seconds=SQLITE_BUSY_SECONDS)
+                    driver.write_inline(wait=WAIT_FOR_WRITERS)
                 self._writer = conn
             try:
                 yield conn

@@ -110,9 +110,10 @@ def insert_and_commit(
     raw.commit()
 
 
-def begin_waiting(raw: sqlite3.Connection, begin: str, busy_ms: int) -> None:
-    """``BEGIN``, waiting up to ``busy_ms`` for another process's write to end."""
-    raw.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+def begin_waiting(raw: sqlite3.Connection, begin: str, wait: str) -> None:
+    """``BEGIN``, waiting for another process's write to end as long as ``wait`` (a
+    ``PRAGMA busy_timeout`` statement of the store's) says."""
+    raw.execute(wait)
     try:
         raw.execute(begin)
     finally:
@@ -131,20 +132,21 @@ class OneTripConnection(aiosqlite.Connection):
         # Told the text of the deferred statements as they leave (the store counts them).
         self.observer: Callable[[Sequence[str]], None] | None = None
         self.inline = False  # statements run on the caller's thread (``write_inline``)
-        self._busy_ms = 0  # inline: how long a BEGIN waits for another process's write
+        self._wait = ""  # inline: how long a BEGIN waits for another process's write
 
-    def write_inline(self, *, busy_seconds: float) -> None:
+    def write_inline(self, *, wait: str) -> None:
         """Run this connection's statements on the calling thread from now on, with no
         hand-off. Only for a connection that one task at a time uses for short write
         transactions (the store's writing connection). A ``BEGIN`` that finds the
         database locked by another process is tried again in the connection's thread,
-        waiting up to ``busy_seconds`` (on the loop's thread it never waits). Commits
+        waiting as long as ``wait`` (the store's ``PRAGMA busy_timeout`` statement)
+        says; on the loop's thread it never waits. Commits
         no longer checkpoint the WAL (the store does, off the loop). Call it between
         transactions."""
         raw = self._conn
         raw.execute("PRAGMA busy_timeout=0")
         raw.execute("PRAGMA wal_autocheckpoint=0")
-        self._busy_ms = int(busy_seconds * 1000)
+        self._wait = wait
         self.inline = True
 
     def begin_later(self, statement: str) -> None:
@@ -183,7 +185,7 @@ class OneTripConnection(aiosqlite.Connection):
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
-                await self._execute(begin_waiting, raw, begin, self._busy_ms)
+                await self._execute(begin_waiting, raw, begin, self._wait)
         return call(None)
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
